@@ -1,0 +1,46 @@
+"""Glue between a Snakemake `script:` and the library: logging, threads, one-line errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Callable
+
+from .errors import VicokdError
+
+log = logging.getLogger("vicokd")
+
+
+def setup_logging(logfile: str | None = None, level=logging.INFO) -> None:
+    """Log to stderr and, when given, to the rule's log file."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if logfile:
+        handlers.append(logging.FileHandler(logfile, mode="w"))
+    logging.basicConfig(level=level, handlers=handlers, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def set_threads(n: int) -> None:
+    """Use exactly the threads Snakemake gave the job, so parallel jobs do not fight.
+
+    Sets the OpenMP/MKL variables for libraries not yet imported, and torch's pool when torch
+    is already loaded (importing torch only for this would cost seconds in light jobs)."""
+    n = str(max(1, int(n)))
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = n
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(int(n))
+
+
+def run_script(snakemake, main: Callable[..., None]) -> None:
+    """Run `main(snakemake)` with logging and threads set up; a VicokdError exits with one line."""
+    logfile = snakemake.log[0] if len(snakemake.log) else None
+    setup_logging(logfile)
+    set_threads(snakemake.threads)
+    try:
+        main(snakemake)
+    except VicokdError as exc:
+        log.error("%s", exc)
+        print(f"vicokd: error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,119 @@
+"""Atomic writes of HDF5 and JSON artifacts, and the checks a reader makes before use.
+
+Every artifact is written to a temporary file beside its final path and renamed into place
+only when complete, so an interrupted job never leaves a file that looks finished.
+Every HDF5 file carries: `kind`, `vicokd_version`, `config` (the JSON of the config section
+that made it) and, per dataset, `axes` (the names of its dimensions).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import h5py
+import numpy as np
+
+from . import __version__
+from .errors import VicokdError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds."""
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_h5(path: str | os.PathLike, kind: str, config: dict | None = None,
+              **attrs) -> Iterator[h5py.File]:
+    """Open a new HDF5 file for writing; it appears at `path` only once closed without error."""
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["kind"] = kind
+            f.attrs["vicokd_version"] = __version__
+            f.attrs["config"] = json.dumps(config or {}, sort_keys=True)
+            for key, value in attrs.items():
+                f.attrs[key] = value
+            yield f
+
+
+def write_json(path: str | os.PathLike, obj) -> None:
+    """Write JSON atomically (indented, keys in insertion order)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def read_json(path: str | os.PathLike):
+    """Read a JSON file, with a one-line error naming the file when it is missing or malformed."""
+    p = Path(path)
+    if not p.is_file():
+        raise VicokdError(f"{p}: file not found")
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise VicokdError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def write_dataset(group: h5py.Group, name: str, data: np.ndarray, axes: Sequence[str],
+                  **kwargs) -> h5py.Dataset:
+    """Create a dataset and record the names of its axes (e.g. "V,T,H,W,3")."""
+    if len(axes) != np.ndim(data):
+        raise ValueError(f"{name}: {len(axes)} axis names for {np.ndim(data)} dimensions")
+    ds = group.create_dataset(name, data=data, **kwargs)
+    ds.attrs["axes"] = ",".join(axes)
+    return ds
+
+
+def open_h5(path: str | os.PathLike, kind: str) -> h5py.File:
+    """Open an artifact for reading, checking that it is the expected kind."""
+    p = Path(path)
+    if not p.is_file():
+        raise VicokdError(f"{p}: file not found")
+    try:
+        f = h5py.File(p, "r")
+    except OSError as exc:
+        raise VicokdError(f"{p}: not a readable HDF5 file ({exc})") from None
+    found = f.attrs.get("kind")
+    if found != kind:
+        f.close()
+        raise VicokdError(f"{p}: expected a '{kind}' file, found kind={found!r}")
+    return f
+
+
+def check_dataset(path, ds: h5py.Dataset, ndim: int, dtype, fixed: dict[int, int] | None = None):
+    """Raise a one-line error unless `ds` has `ndim` dimensions, `dtype`, and the fixed sizes."""
+    where = f"{path}:{ds.name}"
+    if ds.ndim != ndim:
+        raise VicokdError(f"{where}: expected {ndim} dimensions, found shape {ds.shape}")
+    if ds.dtype != np.dtype(dtype):
+        raise VicokdError(f"{where}: expected dtype {np.dtype(dtype)}, found {ds.dtype}")
+    for axis, size in (fixed or {}).items():
+        if ds.shape[axis] != size:
+            raise VicokdError(f"{where}: expected size {size} on axis {axis}, found shape {ds.shape}")
+
+
+def section_of(f: h5py.File) -> dict:
+    """The config section recorded in an artifact."""
+    return json.loads(f.attrs.get("config", "{}"))

@@ -1,0 +1,82 @@
+"""Shared fixtures: the network guard, offline settings, and the tiny end-to-end workflow run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+NETGUARD_DIR = REPO / "tests" / "netguard"
+TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"
+
+sys.path.insert(0, str(NETGUARD_DIR))
+import sitecustomize as netguard  # noqa: E402  (the guard module, imported by path)
+
+# Offline everywhere: nothing may try a model hub or a settings sync.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def netguard_log(tmp_path_factory) -> Path:
+    """A file collecting every blocked network attempt, of this process and its children."""
+    log = tmp_path_factory.mktemp("netguard") / "attempts.log"
+    log.touch()
+    os.environ["VICOKD_NETGUARD"] = "1"
+    os.environ["VICOKD_NETGUARD_LOG"] = str(log)
+    netguard._LOG = str(log)
+    netguard.install()
+    return log
+
+
+@pytest.fixture(autouse=True)
+def _no_network(netguard_log):
+    yield
+    attempts = netguard_log.read_text()
+    assert not attempts, f"a network connection was attempted:\n{attempts}"
+
+
+def workflow_env(extra: dict | None = None) -> dict:
+    """Environment for a snakemake subprocess: the guard on PYTHONPATH, the repo's src first."""
+    env = dict(os.environ)
+    paths = [str(NETGUARD_DIR), str(REPO / "src")]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env.update(extra or {})
+    return env
+
+
+def run_snakemake(workdir: Path, *targets: str, config: Path = TINY_CONFIG, extra_args=(),
+                  check: bool = True, cores: int = 2) -> subprocess.CompletedProcess:
+    """Run the repo's Snakefile on `config` with `workdir` as working directory."""
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+           "--directory", str(workdir), "--configfile", str(config), "--cores", str(cores),
+           "--nolock", *extra_args, *targets]
+    proc = subprocess.run(cmd, cwd=workdir, env=workflow_env(), capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
+                             f"{proc.stderr[-8000:]}")
+    return proc
+
+
+def prepare_workdir(tmp: Path) -> Path:
+    """A working directory with the files the Snakefile reads relative to its --directory."""
+    shutil.copy(REPO / "config.yaml", tmp / "config.yaml")
+    (tmp / "workflow").mkdir(exist_ok=True)
+    shutil.copytree(REPO / "workflow" / "schemas", tmp / "workflow" / "schemas", dirs_exist_ok=True)
+    return tmp
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, netguard_log) -> Path:
+    """One shared run of the tiny config through the data stages; tests read its results."""
+    work = prepare_workdir(tmp_path_factory.mktemp("tiny"))
+    run_snakemake(work, "all")
+    return work

@@ -1,0 +1,103 @@
+# Data stages: the synthetic homes (embedded default), manifest, decode, spectrogram, labels, split.
+
+
+if IS_SYNTHETIC:
+
+    rule synthesize:
+        output:
+            annotations=os.path.join(DATA_ROOT, "{env}", "annotations.json"),
+            boxes=os.path.join(DATA_ROOT, "{env}", "boxes.h5"),
+            stats=os.path.join(DATA_ROOT, "{env}", "synthetic_stats.json"),
+            videos=directory(os.path.join(DATA_ROOT, "{env}", "videos")),
+        params:
+            synthetic=config["synthetic"],
+            classes=config["dataset"]["classes"],
+        threads: config["synthetic"]["workers"]
+        log:
+            "logs/{env}/synthesize.log",
+        benchmark:
+            "benchmarks/results/{env}/synthesize.tsv"
+        script:
+            "../../scripts/synthesize.py"
+
+
+localrules:
+    manifest,
+    split,
+
+
+rule manifest:
+    input:
+        unpack(manifest_inputs),
+    output:
+        "results/{env}/manifest.json",
+    params:
+        dataset=config["dataset"],
+    log:
+        "logs/{env}/manifest.log",
+    script:
+        "../../scripts/manifest.py"
+
+
+rule decode:
+    input:
+        manifest="results/{env}/manifest.json",
+    output:
+        "results/{env}/frames.h5",
+    params:
+        decode=config["decode"],
+        root=DATA_ROOT,
+    threads: 1
+    log:
+        "logs/{env}/decode.log",
+    benchmark:
+        "benchmarks/results/{env}/decode.tsv"
+    script:
+        "../../scripts/decode.py"
+
+
+rule spectrogram:
+    input:
+        manifest="results/{env}/manifest.json",
+        frames="results/{env}/frames.h5",
+    output:
+        "results/{env}/audio.h5",
+    params:
+        audio=config["audio"],
+        decode=config["decode"],
+        root=DATA_ROOT,
+    threads: 1
+    log:
+        "logs/{env}/spectrogram.log",
+    benchmark:
+        "benchmarks/results/{env}/spectrogram.tsv"
+    script:
+        "../../scripts/spectrogram.py"
+
+
+rule labels:
+    input:
+        manifest="results/{env}/manifest.json",
+        frames="results/{env}/frames.h5",
+    output:
+        "results/{env}/labels.h5",
+    params:
+        decode=config["decode"],
+    log:
+        "logs/{env}/labels.log",
+    script:
+        "../../scripts/labels.py"
+
+
+rule split:
+    input:
+        manifest="results/{env}/manifest.json",
+        labels="results/{env}/labels.h5",
+    output:
+        "results/{env}/split.json",
+    params:
+        split=config["split"],
+    log:
+        "logs/{env}/split.log",
+    script:
+        "../../scripts/split.py"
