@@ -26,7 +26,7 @@ from .encode import write_mp4
 from .layout import Home, build_home, walls_crossed
 from .plan import KNOWN_CLASSES, plan_sequence
 from .render import (BALL_RADIUS, camera_background, noise_bank, random_outfit, render_view,
-                     skeleton)
+                     skeleton, view_geometry)
 from .sound import microphone, synthesize_tracks
 from .stats import compute_stats
 
@@ -154,20 +154,36 @@ def make_sequence(job: tuple) -> dict:
     actor, phone = synthesize_tracks(plan, sound_rng, assets.ring)
     boxes, visible, object_boxes = [], [], []
     for k, cam in enumerate(home.cameras):
-        view = render_view(home, cam, plan, joints, outfit, ball_xy, ball_roll, ball_colours,
-                           assets.backgrounds[k], assets.noises[k], render_rng, cfg.size)
+        geo = view_geometry(home, cam, joints, ball_xy, cfg.size)
+        video = render_view(geo, outfit, ball_roll, ball_colours, assets.backgrounds[k],
+                            assets.noises[k], render_rng, cfg.fps, cfg.size)
         phone_walls = int(walls_crossed(home.walls, np.array([home.phone]), cam.pos)[0])
         phone_dist = float(np.hypot(home.phone[0] - cam.pos[0], home.phone[1] - cam.pos[1]))
-        audio = microphone(actor, phone, cfg.fps, view.distance, view.walls, phone_dist,
+        audio = microphone(actor, phone, cfg.fps, geo.distance, geo.walls, phone_dist,
                            phone_walls, sound_rng, assets.mic_noise[k])
-        write_mp4(Path(video_dir) / f"{seq_id}_cam{k + 1}.mp4", view.video, cfg.fps, audio,
+        write_mp4(Path(video_dir) / f"{seq_id}_cam{k + 1}.mp4", video, cfg.fps, audio,
                   crf=cfg.crf, preset=cfg.preset)
-        boxes.append(view.boxes)
-        visible.append(view.visible)
-        object_boxes.append(view.object_boxes)
+        boxes.append(geo.boxes)
+        visible.append(geo.visible)
+        object_boxes.append(geo.object_boxes)
     return {"id": seq_id, "views": len(home.cameras), "duration": plan.duration,
             "frames": plan.frames, "tricks": plan.tricks, "boxes": np.stack(boxes),
             "visible": np.stack(visible), "object_boxes": np.stack(object_boxes)}
+
+
+def sequence_visibility(cfg: SyntheticConfig, env: str, index: int,
+                        classes: list[str]) -> np.ndarray:
+    """bool [V, F]: the actor's visibility in sequence `index`, from geometry alone (no pixels,
+    no files); the same as the `visible` that generating the sequence writes."""
+    assets = _assets(cfg, env)
+    plan_ss, _, _, ball_ss = sequence_seed(cfg.seed, env, index).spawn(4)
+    plan_rng = np.random.default_rng(plan_ss)
+    duration = float(plan_rng.uniform(*cfg.duration))
+    plan = plan_sequence(assets.home, plan_rng, duration, cfg.fps, classes, index)
+    joints = skeleton(plan)
+    ball_xy, _ = ball_path(assets.home, np.random.default_rng(ball_ss), plan.frames, cfg.fps)
+    return np.stack([view_geometry(assets.home, cam, joints, ball_xy, cfg.size).visible
+                     for cam in assets.home.cameras])
 
 
 def _hsv(h, s, v):

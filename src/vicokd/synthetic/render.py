@@ -38,6 +38,9 @@ PARTS = (
     ("head", "head", 0.13, "skin"), ("hair", "hair", 0.125, "hair"),
 )
 BALL_RADIUS = 0.2
+_PA = np.array([J[a] for a, _, _, _ in PARTS])
+_PB = np.array([J[b] for _, b, _, _ in PARTS])
+_RADIUS = np.array([r for _, _, r, _ in PARTS])
 
 
 @dataclass
@@ -230,16 +233,6 @@ def _draw_capsules(video, zbuf, fr, A, B, R, Z, colour):
     video[f, y, x] = colour[k]
 
 
-@dataclass
-class ViewResult:
-    video: np.ndarray          # uint8 [F, H, W, 3]
-    boxes: np.ndarray          # float32 [F, 4], normalised xyxy, NaN when not visible
-    visible: np.ndarray        # bool [F]
-    object_boxes: np.ndarray   # float32 [F, 4]
-    distance: np.ndarray       # actor-to-camera distance, m [F] (for the microphone)
-    walls: np.ndarray          # walls between actor and camera [F]
-
-
 def _box_and_share(x0, y0, x1, y1, size):
     """Clipped normalised box and the share of the box's area inside the frame."""
     area = np.maximum(x1 - x0, 1e-9) * np.maximum(y1 - y0, 1e-9)
@@ -249,42 +242,66 @@ def _box_and_share(x0, y0, x1, y1, size):
     return np.stack([cx0, cy0, cx1, cy1], axis=-1) / size, share
 
 
-def render_view(home: Home, cam: Camera, plan: Plan, joints: np.ndarray, outfit: Outfit,
-                ball_xy: np.ndarray, ball_roll: np.ndarray, ball_colours: np.ndarray,
-                background: np.ndarray, noise: np.ndarray, rng: np.random.Generator,
-                size: int) -> ViewResult:
-    """Render one camera's video of a sequence and measure the true boxes in it."""
-    F = plan.frames
+@dataclass
+class ViewGeometry:
+    """Where the actor and the ball are in one camera, frame by frame (no pixels)."""
+
+    boxes: np.ndarray          # float32 [F, 4], normalised xyxy, NaN when not visible
+    visible: np.ndarray        # bool [F]
+    object_boxes: np.ndarray   # float32 [F, 4]
+    distance: np.ndarray       # actor-to-camera distance, m [F] (for the microphone)
+    walls: np.ndarray          # walls between actor and camera [F]
+    actor_drawn: np.ndarray    # bool [F]: in line of sight and in front of the camera
+    ball_drawn: np.ndarray
+    jx: np.ndarray             # joint pixel coordinates [F, J]
+    jy: np.ndarray
+    part_depth: np.ndarray     # [F, P]
+    part_radius: np.ndarray    # [F, P] px
+    ball: tuple                # ball centre x, y, radius px, depth [F] each
+
+
+def view_geometry(home: Home, cam: Camera, joints: np.ndarray, ball_xy: np.ndarray,
+                  size: int) -> ViewGeometry:
+    """Project the actor and the ball into one camera; decide visibility and true boxes."""
+    F = len(joints)
     f_px, _, _ = camera_intrinsics(cam, size)
-    # --- where the actor and the ball are in this camera
     jx, jy, jd = project(cam, size, joints[..., :2], joints[..., 2])       # [F, J]
     centre = joints[:, J["pelvis"], :2]
     walls_actor = walls_crossed(home.walls, centre, cam.pos)
     actor_drawn = (walls_actor == 0) & (jd.min(axis=1) > 0.25)
-    pa = np.array([J[a] for a, _, _, _ in PARTS])
-    pb = np.array([J[b] for _, b, _, _ in PARTS])
-    radius_m = np.array([r for _, _, r, _ in PARTS])
-    pdepth = (jd[:, pa] + jd[:, pb]) / 2                                      # [F, P]
-    prad = f_px * radius_m / np.maximum(pdepth, 1e-3)
-    bx0 = np.minimum(jx[:, pa], jx[:, pb]) - prad
-    bx1 = np.maximum(jx[:, pa], jx[:, pb]) + prad
-    by0 = np.minimum(jy[:, pa], jy[:, pb]) - prad
-    by1 = np.maximum(jy[:, pa], jy[:, pb]) + prad
+    pdepth = (jd[:, _PA] + jd[:, _PB]) / 2                                    # [F, P]
+    prad = f_px * _RADIUS / np.maximum(pdepth, 1e-3)
+    bx0 = np.minimum(jx[:, _PA], jx[:, _PB]) - prad
+    bx1 = np.maximum(jx[:, _PA], jx[:, _PB]) + prad
+    by0 = np.minimum(jy[:, _PA], jy[:, _PB]) - prad
+    by1 = np.maximum(jy[:, _PA], jy[:, _PB]) + prad
     box, share = _box_and_share(bx0.min(1), by0.min(1), bx1.max(1), by1.max(1), size)
     visible = actor_drawn & (share >= VISIBLE_SHARE)
     boxes = np.where(visible[:, None], box, np.nan).astype(np.float32)
 
-    bz = np.full(F, BALL_RADIUS)
-    ox, oy, od = project(cam, size, ball_xy, bz)
+    ox, oy, od = project(cam, size, ball_xy, np.full(F, BALL_RADIUS))
     ball_walls = walls_crossed(home.walls, ball_xy, cam.pos)
     ball_drawn = (ball_walls == 0) & (od > 0.3)
     orad = f_px * BALL_RADIUS / np.maximum(od, 1e-3)
     obox, oshare = _box_and_share(ox - orad, oy - orad, ox + orad, oy + orad, size)
     ovis = ball_drawn & (oshare >= VISIBLE_SHARE)
     object_boxes = np.where(ovis[:, None], obox, np.nan).astype(np.float32)
+    distance = np.hypot(centre[:, 0] - cam.pos[0], centre[:, 1] - cam.pos[1])
+    return ViewGeometry(boxes, visible, object_boxes, distance, walls_actor, actor_drawn,
+                        ball_drawn, jx, jy, pdepth, prad, (ox, oy, orad, od))
 
+
+def render_view(geo: ViewGeometry, outfit: Outfit, ball_roll: np.ndarray,
+                ball_colours: np.ndarray, background: np.ndarray, noise: np.ndarray,
+                rng: np.random.Generator, fps: float, size: int) -> np.ndarray:
+    """One camera's video, uint8 [F, H, W, 3], drawn from its geometry."""
+    F = len(geo.visible)
+    jx, jy, pdepth, prad = geo.jx, geo.jy, geo.part_depth, geo.part_radius
+    ox, oy, orad, od = geo.ball
+    ball_drawn, actor_drawn = geo.ball_drawn, geo.actor_drawn
+    pa, pb = _PA, _PB
     # --- pixels: background bank gathered per frame, then the ball and the body
-    gain, tint = lighting(rng, F, plan.fps)
+    gain, tint = lighting(rng, F, fps)
     levels = np.linspace(gain.min(), gain.max(), LIGHT_LEVELS) if gain.max() > gain.min() \
         else np.full(LIGHT_LEVELS, gain.min())
     level = np.clip(np.searchsorted(levels, gain), 0, LIGHT_LEVELS - 1)
@@ -322,5 +339,4 @@ def render_view(home: Home, cam: Camera, plan: Plan, joints: np.ndarray, outfit:
                 Z = pdepth[g, p] - (0.02 if slot == "skin" else 0.0)
                 col = np.clip(colours[slot] * lt[fr], 0, 255).astype(np.uint8)
                 _draw_capsules(chunk, zbuf, fr, A, B, prad[g, p], Z, col)
-    distance = np.hypot(centre[:, 0] - cam.pos[0], centre[:, 1] - cam.pos[1])
-    return ViewResult(video, boxes, visible, object_boxes, distance, walls_actor)
+    return video

@@ -98,10 +98,8 @@ def synthesize_tracks(plan: Plan, rng: np.random.Generator, ring: tuple[float, f
             _add(actor, s.start, _fade(w, sr))
         elif s.kind == "Cough":
             tc = 0.0
-            for _ in range(int(rng.integers(1, 4))):
+            while tc < d - 0.15:           # bouts of coughs that fill the labelled span
                 k = int(rng.uniform(0.2, 0.35) * sr)
-                if tc > d:
-                    break
                 tt = np.arange(k) / sr
                 env = (1 - np.exp(-tt / 0.01)) * np.exp(-tt / 0.09)
                 w = 0.8 * a * env * (_band(rng, k, 300, 2500)
