@@ -253,3 +253,21 @@ def test_synthesize_rule_on_the_tiny_config(tmp_path):
         assert (work / "logs" / env / "synthesize.log").exists()
         with h5py.File(home / "boxes.h5") as f:
             assert json.loads(f.attrs["config"])["seed"] == tiny["seed"]
+
+
+@pytest.mark.e2e
+def test_the_data_stages_read_the_generated_homes(tiny_run):
+    # tiny_run: the tiny config through synthesize, manifest, decode, spectrogram, labels, split
+    tiny = yaml.safe_load(TINY_CONFIG.read_text())["synthetic"]
+    for env in ("home1", "home2"):
+        home = tiny_run / "resources" / "synthetic" / env
+        annotations = json.loads((home / "annotations.json").read_text())
+        manifest = json.loads((tiny_run / "results" / env / "manifest.json").read_text())
+        assert [s["id"] for s in manifest["sequences"]] == [e["id"] for e in annotations]
+        with h5py.File(home / "boxes.h5") as f:
+            for seq in manifest["sequences"]:
+                assert len(seq["views"]) == tiny["views"][env]
+                assert seq["frames"] == [f[seq["id"]]["boxes"].shape[1]] * len(seq["views"])
+                # audio lasts as long as the video (AAC pads by at most one 1024-sample frame)
+                for a, v in zip(seq["audio_durations"], seq["video_durations"]):
+                    assert v <= a <= v + 1024 / 16000 + 1e-6

@@ -124,6 +124,12 @@ class _Planner:
     def run(self, first_task: str) -> Plan:
         rng, home = self.rng, self.home
         spot = home.spots[int(rng.integers(len(home.spots)))]
+        if rng.random() < 0.5:
+            # often the actor is already where the first task happens (short sequences
+            # would otherwise be mostly walking)
+            want = TASK_SPOT.get(first_task, "floor")
+            spots = [s for s in home.spots if s.kind == want] or home.spots
+            spot = spots[int(rng.integers(len(spots)))]
         self.spot = spot
         self.pos = np.array(spot.pos, dtype=float)
         self.yaw = spot.facing
