@@ -9,7 +9,6 @@ once inside its own bounding box, so the cost is a few dozen numpy calls per chu
 from __future__ import annotations
 
 import colorsys
-import math
 from dataclasses import dataclass
 
 import numpy as np
