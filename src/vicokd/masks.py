@@ -203,6 +203,10 @@ def main_masks(snakemake) -> None:
     cfg = MasksConfig.from_dict(snakemake.params.masks)
     out = Path(snakemake.output.masks)
     weights = snakemake.input.get("weights") or cfg.weights
+    if not weights:
+        raise VicokdError("config.yaml: masks.weights is null, and the bootstrap detector needs the "
+                          "synthetic homes' true boxes: set masks.weights to YOLOv10 weights on disk "
+                          "(e.g. yolov10x.pt)")
     prepare_ultralytics(out.parent.parent / ".ultralytics" / f"masks-{snakemake.wildcards.env}")
     compute_masks(snakemake.input.frames, out, weights, cfg, snakemake.threads)
 
