@@ -1,7 +1,8 @@
 """Mask throughput on the CPU: frames/s of YOLO person detection on decoded frames at the
 default frame size, batched (masks.batch_size per call) vs one frame per call.
 
-Usage (from the repo root): python benchmarks/bench_masks.py [--frames 512] [--threads 2]
+Usage (from the repo root): python -m benchmarks masks, or
+python benchmarks/bench_masks.py [--frames 512] [--threads 2]
 Uses results/detector/yolov10.pt and results/home1/frames.h5 when they exist, otherwise a
 random-init YOLOv10n (same architecture, same cost) and random frames. Writes
 benchmarks/results/masks.json and prints it; the machine's load (uptime) is recorded beside
@@ -21,13 +22,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 
-def main() -> None:
+def main(argv=()) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=512)
     ap.add_argument("--single", type=int, default=128, help="frames timed one at a time")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "masks.json"))
-    args = ap.parse_args()
+    args = ap.parse_args(list(argv))
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
 
     import numpy as np
@@ -102,4 +103,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

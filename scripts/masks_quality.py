@@ -1,4 +1,6 @@
-from vicokd.runner import run_script
+"""Entry of the `masks_quality` rule: the work is in vicokd.masks."""
+import _bootstrap  # noqa: F401  (puts this checkout's src/ first on sys.path)
 from vicokd.masks import main_quality
+from vicokd.runner import run_script
 
-run_script(snakemake, main_quality)  # noqa: F821  (injected by Snakemake)
+run_script(snakemake, main_quality)  # noqa: F821 (snakemake is injected by the script directive)

@@ -22,6 +22,8 @@ if IS_SYNTHETIC and not config["masks"]["weights"]:
         threads: 8
         resources:
             gpu=1 if config["detector"]["device"] == "cuda" else 0,
+        conda:
+            CONDA_ENV,
         log:
             "logs/detector.log",
         benchmark:
@@ -40,6 +42,8 @@ rule masks:
     threads: 2
     resources:
         gpu=1 if config["masks"]["device"] == "cuda" else 0,
+    conda:
+        CONDA_ENV,
     log:
         "logs/{env}/masks.log",
     benchmark:
@@ -59,6 +63,8 @@ if IS_SYNTHETIC:
             "results/{env}/masks_quality.json",
         params:
             decode=config["decode"],
+        conda:
+            CONDA_ENV,
         log:
             "logs/{env}/masks_quality.log",
         script:
