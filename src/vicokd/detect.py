@@ -81,15 +81,16 @@ def _install_font(settings_dir: Path) -> None:
                 shutil.copyfile(source, tmp)
 
 
-def select_device(requested: str, where: str) -> str:
-    """'cuda' or 'cpu' from a config value auto|cpu|cuda; a demanded but absent GPU is an error."""
+def select_device(requested: str, where: str, key: str) -> str:
+    """'cuda' or 'cpu' from the config value `key` (auto|cpu|cuda); a demanded but absent GPU
+    is an error. `where` names the file the job was making."""
     import torch
     if requested not in ("auto", "cpu", "cuda"):
-        raise VicokdError(f"{where}: device must be auto, cpu or cuda, found {requested!r}")
+        raise VicokdError(f"{where}: {key} must be auto, cpu or cuda, found {requested!r}")
     has_cuda = torch.cuda.is_available()
     if requested == "cuda" and not has_cuda:
-        raise VicokdError(f"{where}: device 'cuda' is configured but no CUDA GPU is available "
-                          "(set device: auto or cpu)")
+        raise VicokdError(f"{where}: {key} is 'cuda' but no CUDA GPU is available "
+                          f"(set {key} to auto or cpu)")
     if requested == "auto":
         return "cuda" if has_cuda else "cpu"
     return requested
@@ -326,7 +327,7 @@ def main_detector(snakemake) -> None:
     prepare_ultralytics(work.parent / ".ultralytics" / "detector")
     import torch
     torch.set_num_threads(max(1, int(snakemake.threads)))
-    device = select_device(cfg.device, "config.yaml: detector.device")
+    device = select_device(cfg.device, str(out_weights), "detector.device")
     homes = {}
     for env, frames, split, boxes in zip(snakemake.params.homes, snakemake.input.frames,
                                          snakemake.input.split, snakemake.input.boxes):

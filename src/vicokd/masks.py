@@ -107,7 +107,7 @@ class PersonDetector:
 
 def compute_masks(frames_path, out_path, weights, cfg: MasksConfig, threads: int = 1) -> dict:
     """Run the detector over every sequence of frames.h5 and write masks.h5 atomically."""
-    device = select_device(cfg.device, f"{out_path}: masks.device")
+    device = select_device(cfg.device, str(out_path), "masks.device")
     import torch
     torch.set_num_threads(max(1, int(threads)))
     detector = PersonDetector(weights, cfg, device)
