@@ -137,6 +137,10 @@ def compute_masks(frames_path, out_path, weights, cfg: MasksConfig, threads: int
                 write_dataset(g, "scores", scores, ("V", "T", "K"))
                 n_frames += V * T
                 n_seen += int(mask.sum())
+                done = seq_ids.index(sid) + 1
+                if done % 10 == 0 or done == len(seq_ids):
+                    log.info("masks: %d/%d sequences, %d frames, %.0f frames/s", done,
+                             len(seq_ids), n_frames, n_frames / max(seconds, 1e-9))
             out.attrs["frames_per_second"] = n_frames / seconds if seconds else 0.0
     finally:
         frames_f.close()
