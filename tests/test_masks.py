@@ -287,3 +287,12 @@ def test_missing_configured_weights_fail_in_one_line(tiny_run, tmp_path):
     assert proc.returncode != 0
     assert f"vicokd: error: {tmp_path / 'yolov10x.pt'}: YOLO weights file not found" in proc.stderr
     assert not (tiny_run / "results/home2/masks.h5").exists()
+
+
+def test_prepare_ultralytics_serves_the_font_locally(random_person_weights):
+    # the dataset check asks for Arial.ttf; without a local copy it would download it
+    from ultralytics.utils.checks import check_font
+    from ultralytics.utils import SETTINGS
+    font = Path(check_font("Arial.ttf"))
+    assert font.is_file() and font.stat().st_size > 10_000
+    assert SETTINGS["sync"] is False
