@@ -365,7 +365,7 @@ class MultiASL(AVModel):
         target = seq.gather(1, top).float()                              # [B, T]
         act = out["actionness"].float().clamp(1e-6, 1 - 1e-6)
         loss = F.binary_cross_entropy(act, target)
-        return self.cfg.action_selection_weight * loss, {"action_selection": float(loss)}
+        return self.cfg.action_selection_weight * loss, {"action_selection": float(loss.detach())}
 
 
 class MultiTSF(AVModel):
@@ -392,7 +392,7 @@ class MultiTSF(AVModel):
     def auxiliary_loss(self, out, batch):
         masks = batch["masks"].to(out["presence_logits"].device).float()  # [B, N, T]
         loss = F.binary_cross_entropy_with_logits(out["presence_logits"].float(), masks)
-        return self.cfg.presence_weight * loss, {"presence": float(loss)}
+        return self.cfg.presence_weight * loss, {"presence": float(loss.detach())}
 
 
 MODEL_CLASSES = {"multitrans": MultiTrans, "multiasl": MultiASL, "multitsf": MultiTSF}
