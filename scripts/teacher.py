@@ -1,4 +1,6 @@
-from vicokd.runner import run_script
+"""Entry of the `teacher` rule: the work is in vicokd.teacher."""
+import _bootstrap  # noqa: F401  (puts this checkout's src/ first on sys.path)
 from vicokd.teacher import main
+from vicokd.runner import run_script
 
-run_script(snakemake, main)  # noqa: F821 - injected by Snakemake
+run_script(snakemake, main)  # noqa: F821 (snakemake is injected by the script directive)

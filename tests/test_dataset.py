@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from fabricate import make_home
+from fake_artifacts import make_home
 from vicokd.dataset import SequenceDataset, sample_indices
 from vicokd.errors import VicokdError
 from vicokd.train import make_loader

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fabricate import tiny_model_section
+from fake_artifacts import tiny_model_section
 from vicokd.models import (OUTPUT_KEYS, build_model, load_model, model_config, resolve_device,
                            save_model)
 from vicokd.errors import VicokdError

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from fabricate import make_home, tiny_model_section
+from fake_artifacts import make_home, tiny_model_section
 from vicokd.errors import VicokdError
 from vicokd.teacher import RunOutputs, checkpoint_path, train_teacher
 

@@ -247,7 +247,7 @@ def fit(model, loss_fn: LossFn, train_set, test_set, cfg: TrainConfig, checkpoin
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                 loss, parts = loss_fn(model, batch)
             if not torch.isfinite(loss):
-                raise VicokdError(f"{checkpoint_path.parent}: non-finite loss ({float(loss)}) at "
+                raise VicokdError(f"{checkpoint_path.parent}: non-finite loss ({float(loss.detach())}) at "
                                   f"epoch {epoch + 1}, step {step + 1}; parts {parts}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -26,6 +26,8 @@ rule teacher:
     threads: config["teacher"]["threads"]
     resources:
         gpu=teacher_gpus(),
+    conda:
+        CONDA_ENV
     log:
         "logs/{env}/{backbone}/teacher.log",
     benchmark:
