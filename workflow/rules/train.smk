@@ -3,11 +3,6 @@
 # so that a killed job run again resumes instead of starting over.
 
 
-def teacher_gpus():
-    """1 when the config puts training on a GPU (model.device: cuda), else 0."""
-    return 1 if str(config["model"].get("device", "auto")).startswith("cuda") else 0
-
-
 rule teacher:
     input:
         frames="results/{env}/frames.h5",
@@ -25,7 +20,7 @@ rule teacher:
         teacher=config["teacher"],
     threads: config["teacher"]["threads"]
     resources:
-        gpu=teacher_gpus(),
+        gpu=training_gpus(),
     conda:
         CONDA_ENV
     log:
