@@ -103,7 +103,7 @@ def main(argv=()) -> None:
     from vicokd.dataset import DataFiles
     from vicokd.manifest import load_manifest
     from vicokd.models import build_model, model_config
-    from vicokd.teacher import datasets
+    from vicokd.dataset import split_datasets as datasets
     from vicokd.train import make_loader, supervised_loss_fn
 
     torch.set_num_threads(args.threads)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from pathlib import Path
 
 import h5py
 import pytest
@@ -57,3 +58,27 @@ def test_teacher_rule_on_fabricated_artifacts(tmp_path):
     assert proc.returncode != 0
     assert "vicokd: error: " in proc.stderr and "sequence 'ghost' of the 'test' split" in proc.stderr
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_tiny_config_trains_a_teacher_from_scratch(tmp_path):
+    """The whole chain on the tiny config: synthetic home, data stages, bootstrap detector,
+    masks, split, then one teacher; its metrics are well-formed and its curve has every epoch."""
+    work = prepare_workdir(tmp_path)
+    target = "results/home2/multitsf/teacher/metrics.json"
+    run_snakemake(work, target)
+    out = work / "results" / "home2" / "multitsf" / "teacher"
+    metrics = json.loads((out / "metrics.json").read_text())
+    tiny = yaml.safe_load(open(Path(__file__).parent / "config" / "tiny.yaml"))
+    assert metrics["epochs"] == tiny["teacher"]["epochs"]
+    assert metrics["map"] is not None and 0 < metrics["map"] <= 100
+    assert 0 < metrics["chance"] < 100
+    rows = list(csv.DictReader(open(out / "curve.csv")))
+    assert len(rows) == tiny["teacher"]["epochs"]
+    split = json.loads((work / "results" / "home2" / "split.json").read_text())
+    with h5py.File(out / "predictions.h5") as f:
+        assert sorted(f) == sorted(split["test"])
+        first = f[split["test"][0]]
+        assert first["frame_scores"].shape == (tiny["model"]["frames"], len(f.attrs["classes"]))
+    # a dry run afterwards has nothing left to do (params are plain values: no spurious reruns)
+    proc = run_snakemake(work, target, extra_args=["-n"])
+    assert "Nothing to be done" in proc.stdout + proc.stderr

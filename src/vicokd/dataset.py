@@ -270,3 +270,16 @@ class SequenceDataset(Dataset):
             for f in self._handles.values():
                 f.close()
         self._handles = None
+
+
+def split_datasets(files: DataFiles, model_section: dict, seed: int, cache: bool = False
+                   ) -> tuple[SequenceDataset, SequenceDataset]:
+    """The train half (random sampling) and the test half (deterministic sampling) of a home,
+    sized from the `model:` section (frames, image_size, normalize)."""
+    norm = model_section.get("normalize", {}) or {}
+    common = dict(frames=model_section["frames"], image_size=model_section["image_size"],
+                  seed=seed, image_mean=norm.get("image_mean", 0.5),
+                  image_std=norm.get("image_std", 0.5), fbank_mean=norm.get("fbank_mean"),
+                  fbank_std=norm.get("fbank_std"), cache=cache)
+    return (SequenceDataset(files, "train", train=True, **common),
+            SequenceDataset(files, "test", train=False, **common))

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .dataset import DataFiles, SequenceDataset
+from .dataset import DataFiles, SequenceDataset, split_datasets
 from .metrics import evaluation_summary
 from .models import build_model, model_config, save_model
 from .storage import atomic_h5, atomic_path, write_dataset, write_json
@@ -36,16 +36,7 @@ def checkpoint_path(model_out: str | Path) -> Path:
     return results / "checkpoints" / env / backbone / run / "last.pt"
 
 
-def datasets(files: DataFiles, model_section: dict, seed: int, cache: bool = False):
-    """The train half (random sampling) and the test half (deterministic sampling)."""
-    norm = model_section.get("normalize", {}) or {}
-    common = dict(frames=model_section["frames"], image_size=model_section["image_size"],
-                  seed=seed, image_mean=norm.get("image_mean", 0.5),
-                  image_std=norm.get("image_std", 0.5), fbank_mean=norm.get("fbank_mean"),
-                  fbank_std=norm.get("fbank_std"), cache=cache)
-    train = SequenceDataset(files, "train", train=True, **common)
-    test = SequenceDataset(files, "test", train=False, **common)
-    return train, test
+datasets = split_datasets             # kept under this name too
 
 
 def write_curve(path, curve: list[dict]) -> None:
