@@ -77,3 +77,12 @@ def masks_inputs(wildcards):
 def true_boxes_path(env):
     """The generator's true person boxes of one synthetic home."""
     return os.path.join(synthetic_home_dir(env), "boxes.h5")
+
+
+# --- training (workflow/rules/train.smk)
+
+
+def training_gpus():
+    """1 when the config puts training on a GPU (model.device: cuda...), else 0; with
+    `--resources gpu=1` that keeps two training jobs off one GPU."""
+    return 1 if str(config["model"].get("device", "auto")).startswith("cuda") else 0
