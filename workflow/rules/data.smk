@@ -46,7 +46,6 @@ rule decode:
         "results/{env}/frames.h5",
     params:
         decode=config["decode"],
-        root=DATA_ROOT,
     threads: 1
     log:
         "logs/{env}/decode.log",
@@ -59,13 +58,11 @@ rule decode:
 rule spectrogram:
     input:
         manifest="results/{env}/manifest.json",
-        frames="results/{env}/frames.h5",
     output:
         "results/{env}/audio.h5",
     params:
         audio=config["audio"],
         decode=config["decode"],
-        root=DATA_ROOT,
     threads: 1
     log:
         "logs/{env}/spectrogram.log",
@@ -78,7 +75,6 @@ rule spectrogram:
 rule labels:
     input:
         manifest="results/{env}/manifest.json",
-        frames="results/{env}/frames.h5",
     output:
         "results/{env}/labels.h5",
     params:
