@@ -14,6 +14,8 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/masks.smk"
+include: "workflow/rules/train.smk"
 
 
 rule all:

@@ -1,4 +1,5 @@
 """Entry of the `decode` rule: the work is in vicokd.frames."""
+import _bootstrap  # noqa: F401  (puts this checkout's src/ first on sys.path)
 from vicokd.frames import main
 from vicokd.runner import run_script
 

@@ -1,4 +1,5 @@
 """Entry of the `manifest` rule: the work is in vicokd.manifest."""
+import _bootstrap  # noqa: F401  (puts this checkout's src/ first on sys.path)
 from vicokd.manifest import main
 from vicokd.runner import run_script
 

@@ -6,7 +6,8 @@ Per sequence the dataset reads `frames.h5` `/{id}/frames` uint8 [V, L, H, W, 3],
 `split.json`. An item is a dict of tensors (batches add a leading B):
 
     frames          float32 [N, T, 3, S, S]  resized to S = image_size, normalised
-    fbank           float32 [N, T, Lf, M]    normalised as AST does ((x - mean) / (2 std))
+    fbank           float32 [N, T, Lf, M]    normalised as AST does ((x - mean) / (2 std)), with
+                                             the mean/std that audio.h5 records
     frame_labels    float32 [T, C]           labels of the sampled frames
     sequence_labels float32 [C]
     masks           float32 [N, T]           a person is seen (1) or not (0)
@@ -76,7 +77,7 @@ class SequenceDataset(Dataset):
 
     def __init__(self, files: DataFiles, subset: str, frames: int, image_size: int,
                  train: bool, seed: int = 0, image_mean: float = 0.5, image_std: float = 0.5,
-                 fbank_mean: float = FBANK_MEAN, fbank_std: float = FBANK_STD):
+                 fbank_mean: float | None = None, fbank_std: float | None = None):
         self.files = files
         self.subset = subset
         self.t = int(frames)
@@ -85,7 +86,7 @@ class SequenceDataset(Dataset):
         self.seed = int(seed)
         self.epoch = 0
         self.image_mean, self.image_std = float(image_mean), float(image_std)
-        self.fbank_mean, self.fbank_std = float(fbank_mean), float(fbank_std)
+        self.fbank_mean, self.fbank_std = fbank_mean, fbank_std
         self._handles: dict | None = None
         self._pid = None
         self.ids = self._split_ids()
@@ -160,6 +161,12 @@ class SequenceDataset(Dataset):
                               f"classes, the label arrays have {num_classes}")
         if classes is None:
             classes = [f"class{i}" for i in range(num_classes)]
+        if "audio" in h:
+            # the spectrogram stage records the home's fbank statistics; else AST's AudioSet ones
+            if self.fbank_mean is None:
+                self.fbank_mean = float(h["audio"].attrs.get("fbank_mean", FBANK_MEAN))
+            if self.fbank_std is None:
+                self.fbank_std = float(h["audio"].attrs.get("fbank_std", FBANK_STD))
         return seqs, classes, num_classes, audio_shape
 
     # -- reading ------------------------------------------------------------------------------

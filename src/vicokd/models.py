@@ -135,8 +135,12 @@ def model_config(section: dict, backbone: str, num_classes: int, mel_bins: int,
         elif key == "fusion" and backbone == "multitsf":
             kwargs["device_layers"] = value.get("layers", 1)
             kwargs["device_heads"] = value.get("heads", 2)
+        elif key == "patch_size":
+            pass                        # the ViT's patch, applied below
         elif key in names:
             kwargs[key] = value
+    if "patch_size" in section:
+        kwargs.setdefault("vit", EncoderConfig(patch_size=8)).patch_size = int(section["patch_size"])
     kwargs.pop("audio", None)
     return cls(num_classes=num_classes, mel_bins=mel_bins, audio_length=audio_length,
                audio=audio, **kwargs)
@@ -263,9 +267,10 @@ class AVModel(nn.Module):
         self.classifier = nn.Linear(d, cfg.num_classes)        # h
         self.register_buffer("pe", sinusoidal_encoding(max(cfg.frames, 512), d), persistent=False)
         if cfg.gradient_checkpointing:
-            self.vit.gradient_checkpointing_enable()
-            if cfg.audio:
-                self.ast.gradient_checkpointing_enable()
+            for enc in [self.vit] + ([self.ast] if cfg.audio else []):
+                # transformers 5 renamed it; keep both spellings working
+                (getattr(enc, "activation_checkpointing_enable", None)
+                 or enc.gradient_checkpointing_enable)()
 
     # -- encoders -----------------------------------------------------------------------------
     def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
@@ -365,7 +370,7 @@ class MultiASL(AVModel):
         target = seq.gather(1, top).float()                              # [B, T]
         act = out["actionness"].float().clamp(1e-6, 1 - 1e-6)
         loss = F.binary_cross_entropy(act, target)
-        return self.cfg.action_selection_weight * loss, {"action_selection": float(loss)}
+        return self.cfg.action_selection_weight * loss, {"action_selection": float(loss.detach())}
 
 
 class MultiTSF(AVModel):
@@ -392,7 +397,7 @@ class MultiTSF(AVModel):
     def auxiliary_loss(self, out, batch):
         masks = batch["masks"].to(out["presence_logits"].device).float()  # [B, N, T]
         loss = F.binary_cross_entropy_with_logits(out["presence_logits"].float(), masks)
-        return self.cfg.presence_weight * loss, {"presence": float(loss)}
+        return self.cfg.presence_weight * loss, {"presence": float(loss.detach())}
 
 
 MODEL_CLASSES = {"multitrans": MultiTrans, "multiasl": MultiASL, "multitsf": MultiTSF}

@@ -12,6 +12,8 @@ SUPERVISIONS = config["experiments"]["supervision"]
 SEEDS = config["experiments"]["seeds"]
 IS_SYNTHETIC = config["dataset"]["format"] == "synthetic"
 DATA_ROOT = config["dataset"]["root"]
+# For --software-deployment-method conda (path relative to the rule files).
+CONDA_ENV = "../../envs/vicokd.yaml"
 
 # Method names contain hyphens (vicokd-nomask): the wildcards are constrained so that
 # "{method}-{supervision}-seed{seed}" splits one way only.
@@ -51,3 +53,36 @@ def all_targets():
     return expand("results/{env}/split.json", env=HOMES) + expand(
         "results/{env}/{kind}.h5", env=HOMES, kind=["frames", "audio", "labels"]
     )
+
+
+# --- masks (workflow/rules/masks.smk)
+
+DETECTOR_WEIGHTS = "results/detector/yolov10.pt"
+
+
+def masks_inputs(wildcards):
+    """The frames of one home and the YOLO weights the masks use: the configured file, or the
+    bootstrap detector's. A configured file that does not exist (or a bootstrap detector without
+    the synthetic homes' true boxes) is left out, so that the job says so in one line."""
+    inputs = {"frames": f"results/{wildcards.env}/frames.h5"}
+    weights = config["masks"]["weights"]
+    if weights:
+        if os.path.exists(weights):
+            inputs["weights"] = weights
+    elif IS_SYNTHETIC:
+        inputs["weights"] = DETECTOR_WEIGHTS
+    return inputs
+
+
+def true_boxes_path(env):
+    """The generator's true person boxes of one synthetic home."""
+    return os.path.join(synthetic_home_dir(env), "boxes.h5")
+
+
+# --- training (workflow/rules/train.smk)
+
+
+def training_gpus():
+    """1 when the config puts training on a GPU (model.device: cuda...), else 0; with
+    `--resources gpu=1` that keeps two training jobs off one GPU."""
+    return 1 if str(config["model"].get("device", "auto")).startswith("cuda") else 0

@@ -13,6 +13,8 @@ if IS_SYNTHETIC:
             synthetic=config["synthetic"],
             classes=config["dataset"]["classes"],
         threads: config["synthetic"]["workers"]
+        conda:
+            CONDA_ENV,
         log:
             "logs/{env}/synthesize.log",
         benchmark:
@@ -33,6 +35,8 @@ rule manifest:
         "results/{env}/manifest.json",
     params:
         dataset=config["dataset"],
+    conda:
+        CONDA_ENV,
     log:
         "logs/{env}/manifest.log",
     script:
@@ -47,6 +51,8 @@ rule decode:
     params:
         decode=config["decode"],
     threads: 1
+    conda:
+        CONDA_ENV,
     log:
         "logs/{env}/decode.log",
     benchmark:
@@ -64,6 +70,8 @@ rule spectrogram:
         audio=config["audio"],
         decode=config["decode"],
     threads: 1
+    conda:
+        CONDA_ENV,
     log:
         "logs/{env}/spectrogram.log",
     benchmark:
@@ -79,6 +87,8 @@ rule labels:
         "results/{env}/labels.h5",
     params:
         decode=config["decode"],
+    conda:
+        CONDA_ENV,
     log:
         "logs/{env}/labels.log",
     script:
@@ -93,6 +103,8 @@ rule split:
         "results/{env}/split.json",
     params:
         split=config["split"],
+    conda:
+        CONDA_ENV,
     log:
         "logs/{env}/split.log",
     script:
