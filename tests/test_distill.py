@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from vicokd.distill import (METHODS, StudentConfig, batch_for_student, distillation_terms,
-                            get_method, make_student_loss, make_teacher_vc_loss,
-                            supervision_loss)
+                            get_method, make_student_loss, make_teacher_vc_loss)
 from vicokd.errors import VicokdError
 from vicokd.losses import (feature_distillation, logit_distillation, two_way_loss,
                            view_consistency)
@@ -81,7 +80,7 @@ def test_loss_composition(method):
     m = METHODS[method]
     loss, parts = make_student_loss(m, "frame", cfg, teacher if m.needs_teacher else None)(
         student, batch)
-    assert set(parts) - {"L_F", "L_S", "presence"} == EXPECTED_TERMS[method]
+    assert set(parts) - {"frame", "seq", "presence"} == EXPECTED_TERMS[method]
 
     with torch.no_grad():
         s = student(batch["frames"])
@@ -192,20 +191,19 @@ def test_sequence_supervision_never_sees_frame_labels():
     fn = make_student_loss("student", "sequence", StudentConfig())
     l1, p1 = fn(student, b1)
     l2, p2 = fn(student, b2)
-    assert "L_F" not in p1
+    assert "frame" not in p1 and "seq" in p1
     assert l1.item() == l2.item() and math.isfinite(l1.item())
     # frame supervision does read them
     lf, pf = make_student_loss("student", "frame", StudentConfig())(student, b1)
-    assert "L_F" in pf and lf.item() != pytest.approx(l1.item())
+    assert "frame" in pf and lf.item() != pytest.approx(l1.item())
 
 
-def test_supervision_loss_frame_without_labels_is_an_error():
+def test_frame_supervision_without_frame_labels_is_an_error():
     _, student = make_models()
     batch = make_batch()
-    out = student(batch["frames"])
     del batch["frame_labels"]
-    with pytest.raises(VicokdError):
-        supervision_loss(out, batch, "frame")
+    with pytest.raises(VicokdError, match="frame labels"):
+        make_student_loss("student", "frame", StudentConfig())(student, batch)
 
 
 def test_vc_needs_masks_unless_nomask():

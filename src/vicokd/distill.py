@@ -24,8 +24,8 @@ from typing import Callable
 import torch
 
 from .errors import VicokdError
-from .losses import (DIVERGENCES, feature_distillation, logit_distillation, two_way_loss,
-                     view_consistency)
+from .losses import feature_distillation, logit_distillation, view_consistency
+from .train import supervised_loss
 
 SUPERVISIONS = ("frame", "sequence")
 TERMS = ("fd", "ld", "vc", "modal", "dual")
@@ -104,28 +104,6 @@ class StudentConfig:
 
 
 # -- loss pieces (pure functions of model outputs) -------------------------------------------
-
-def supervision_loss(out: dict, batch: dict, supervision: str, lambda_seq: float = 1.0
-                     ) -> tuple[torch.Tensor, dict]:
-    """Eq. 5 with the Two-way loss: `frame` = L_F + lambda L_S, `sequence` = L_S.
-
-    L_F: fused frame logits [B, T, C] vs frame labels [B, T, C], frames flattened to rows.
-    L_S: sequence logits [B, C] vs sequence labels [B, C]."""
-    if supervision not in SUPERVISIONS:
-        raise VicokdError(f"unknown supervision '{supervision}' (one of {', '.join(SUPERVISIONS)})")
-    seq_logits = out["sequence_logits"]
-    l_s = two_way_loss(seq_logits.float(), batch["sequence_labels"].to(seq_logits.device))
-    parts = {"L_S": float(l_s.detach())}
-    if supervision == "sequence":
-        return lambda_seq * l_s, parts
-    if "frame_labels" not in batch:
-        raise VicokdError("frame supervision needs frame labels, and the batch has none")
-    fl = out["frame_logits"]
-    l_f = two_way_loss(fl.reshape(-1, fl.shape[-1]).float(),
-                       batch["frame_labels"].to(fl.device).reshape(-1, fl.shape[-1]))
-    parts["L_F"] = float(l_f.detach())
-    return l_f + lambda_seq * l_s, parts
-
 
 def view_consistency_loss(out: dict, masks: torch.Tensor | None, method: Method
                           ) -> torch.Tensor:
@@ -223,8 +201,10 @@ def make_student_loss(method: Method | str, supervision: str, cfg: StudentConfig
             with torch.no_grad():
                 teacher_out = teacher(batch["frames"], batch["fbank"])
         seen = batch_for_student(batch, supervision)
+        if supervision == "frame" and "frame_labels" not in seen:
+            raise VicokdError("frame supervision needs frame labels, and the batch has none")
         out = model(seen["frames"])
-        loss, parts = supervision_loss(out, seen, supervision, cfg.lambda_seq)
+        loss, parts = supervised_loss(out, seen, cfg.lambda_seq, supervision)
         aux, aux_parts = model.auxiliary_loss(out, seen)
         loss = loss + aux
         parts.update(aux_parts)
@@ -245,7 +225,7 @@ def make_teacher_vc_loss(lambda_seq: float, vc_weight: float
 
     def loss_fn(model, batch):
         out = model(batch["frames"], batch["fbank"])
-        loss, parts = supervision_loss(out, batch, "frame", lambda_seq)
+        loss, parts = supervised_loss(out, batch, lambda_seq, "frame")
         aux, aux_parts = model.auxiliary_loss(out, batch)
         vc = view_consistency_loss(out, batch.get("masks"), method)
         parts.update(aux_parts)
