@@ -179,3 +179,18 @@ def test_views_differ_within_a_home(tmp_path):
     _edit(files.frames, drop_view)
     with pytest.raises(VicokdError, match="2 views, other sequences of this home have 3"):
         SequenceDataset(files, "train", frames=4, image_size=8, train=True)
+
+
+def test_cached_items_equal_uncached(tmp_path):
+    files = make_home(tmp_path, n_seq=4, size=24)
+    plain = SequenceDataset(files, "train", frames=5, image_size=8, train=True)
+    cached = SequenceDataset(files, "train", frames=5, image_size=8, train=True, cache=True)
+    for epoch in range(2):
+        plain.set_epoch(epoch)
+        cached.set_epoch(epoch)
+        for i in range(len(plain)):
+            a, b = plain[i], cached[i]
+            assert set(a) == set(b)
+            for k in a:
+                torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    assert len(cached._cache) == len(cached)

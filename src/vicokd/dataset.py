@@ -16,7 +16,10 @@ Per sequence the dataset reads `frames.h5` `/{id}/frames` uint8 [V, L, H, W, 3],
 
 Reads take a sequence's whole block and index it in numpy: h5py point selection along an axis
 (`ds[:, [i, j]]`) costs tens of ms, a block read about one. Files open once per process (so
-once per DataLoader worker), never per item.
+once per DataLoader worker), never per item. With `cache=True` each sequence's block is read
+once per process and kept in memory (frames already resized, uint8; fbank float16): later
+epochs only index it. The embedded default needs ~0.3 GB per home for that; real homes with
+long sequences may not fit, so it is a switch (teacher/student `cache:`).
 """
 
 from __future__ import annotations
@@ -77,7 +80,8 @@ class SequenceDataset(Dataset):
 
     def __init__(self, files: DataFiles, subset: str, frames: int, image_size: int,
                  train: bool, seed: int = 0, image_mean: float = 0.5, image_std: float = 0.5,
-                 fbank_mean: float | None = None, fbank_std: float | None = None):
+                 fbank_mean: float | None = None, fbank_std: float | None = None,
+                 cache: bool = False):
         self.files = files
         self.subset = subset
         self.t = int(frames)
@@ -87,6 +91,8 @@ class SequenceDataset(Dataset):
         self.epoch = 0
         self.image_mean, self.image_std = float(image_mean), float(image_std)
         self.fbank_mean, self.fbank_std = fbank_mean, fbank_std
+        self.cache = bool(cache)
+        self._cache: dict[str, dict] = {}
         self._handles: dict | None = None
         self._pid = None
         self.ids = self._split_ids()
@@ -186,6 +192,7 @@ class SequenceDataset(Dataset):
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_handles"] = None
+        state["_cache"] = {}
         return state
 
     def __len__(self) -> int:
@@ -196,34 +203,67 @@ class SequenceDataset(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, i]) if self.train else None
         return sample_indices(info.length, self.t, self.train, rng)
 
-    def __getitem__(self, i: int) -> dict:
+    def _block(self, sid: str) -> dict:
+        """The whole stored block of one sequence, as the item needs it: read once per item, or
+        once per process when `cache` is on (the frames then kept resized, uint8)."""
+        if self.cache and sid in self._cache:
+            return self._cache[sid]
         h = self._open()
+        labels = h["labels"][sid]
+        block = {"frames": h["frames"][sid]["frames"][()],              # [N, L, H, W, 3] uint8
+                 "frame_labels": labels["frame_labels"][()],
+                 "sequence_labels": labels["sequence_labels"][()]}
+        if "audio" in h:
+            block["fbank"] = h["audio"][sid]["fbank"][()]               # [N, L, Lf, M] float16
+        if "masks" in h:
+            block["mask"] = h["masks"][sid]["mask"][()]
+        if self.cache:
+            block["frames"] = self._resize(block["frames"])             # [N, L, 3, S, S] uint8
+            self._cache[sid] = block
+        return block
+
+    def __getitem__(self, i: int) -> dict:
         sid = self.sequences[i].seq_id
         idx = self.indices(i)
-        frames = h["frames"][sid]["frames"][()][:, idx]                 # [N, T, H, W, 3] uint8
-        labels = h["labels"][sid]
+        block = self._block(sid)
+        if self.cache:
+            frames = block["frames"][:, torch.from_numpy(idx)]
+        else:
+            frames = self._resize(block["frames"][:, idx])             # only the T sampled
         item = {
-            "frames": self._images(frames),
-            "frame_labels": torch.from_numpy(labels["frame_labels"][()][idx].astype(np.float32)),
-            "sequence_labels": torch.from_numpy(labels["sequence_labels"][()].astype(np.float32)),
+            "frames": self._normalise(frames),
+            "frame_labels": torch.from_numpy(block["frame_labels"][idx].astype(np.float32)),
+            "sequence_labels": torch.from_numpy(block["sequence_labels"].astype(np.float32)),
             "frame_index": torch.from_numpy(idx),
             "index": torch.tensor(i),
         }
-        if "audio" in h:
-            fb = h["audio"][sid]["fbank"][()][:, idx].astype(np.float32)   # [N, T, Lf, M]
-            item["fbank"] = torch.from_numpy((fb - self.fbank_mean) / (2 * self.fbank_std))
-        if "masks" in h:
-            item["masks"] = torch.from_numpy(h["masks"][sid]["mask"][()][:, idx].astype(np.float32))
+        if "fbank" in block:
+            fb = torch.from_numpy(block["fbank"][:, idx])                # [N, T, Lf, M] f16
+            # half -> float in torch: numpy's float16 conversion is several times slower
+            item["fbank"] = (fb.float() - self.fbank_mean) / (2 * self.fbank_std)
+        if "mask" in block:
+            item["masks"] = torch.from_numpy(block["mask"][:, idx].astype(np.float32))
         return item
 
-    def _images(self, frames: np.ndarray) -> torch.Tensor:
+    def _resize(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 [N, T, H, W, 3] -> uint8 [N, T, 3, S, S].
+
+        Resized while still uint8 and channels-last (NHWC memory behind an NCHW view): torch's
+        antialiased bilinear has a fast path for exactly that, ~9x faster than on floats."""
         n, t, hgt, wid, _ = frames.shape
-        x = torch.from_numpy(frames).reshape(n * t, hgt, wid, 3).permute(0, 3, 1, 2).float()
+        x = torch.from_numpy(np.ascontiguousarray(frames)).reshape(n * t, hgt, wid, 3).permute(0, 3, 1, 2)
         if (hgt, wid) != (self.size, self.size):
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True,
                               align_corners=False)
-        x = (x / 255.0 - self.image_mean) / self.image_std
-        return x.reshape(n, t, 3, self.size, self.size)
+        return x.contiguous().reshape(n, t, 3, self.size, self.size)
+
+    def _normalise(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 [..., 3, S, S] -> float32, (x / 255 - mean) / std."""
+        return (frames.float() / 255.0 - self.image_mean) / self.image_std
+
+    def _images(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 [N, T, H, W, 3] -> the model's float32 [N, T, 3, S, S]."""
+        return self._normalise(self._resize(frames))
 
     def close(self) -> None:
         if self._handles:

@@ -395,6 +395,8 @@ class MultiTSF(AVModel):
                 "presence_logits": presence}
 
     def auxiliary_loss(self, out, batch):
+        if "masks" not in batch:
+            raise VicokdError("multitsf: the human-presence head needs the masks (masks.h5)")
         masks = batch["masks"].to(out["presence_logits"].device).float()  # [B, N, T]
         loss = F.binary_cross_entropy_with_logits(out["presence_logits"].float(), masks)
         return self.cfg.presence_weight * loss, {"presence": float(loss.detach())}

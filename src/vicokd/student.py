@@ -98,7 +98,8 @@ def train_student(files: DataFiles, outputs: RunOutputs, model_section: dict,
         files = DataFiles(frames=files.frames, labels=files.labels, split=files.split,
                           audio=None, masks=files.masks)
     tcfg = train_config({**student_section, "seed": int(seed)}, model_section)
-    train_set, test_set = datasets(files, model_section, tcfg.seed)
+    train_set, test_set = datasets(files, model_section, tcfg.seed,
+                                   bool(student_section.get("cache", False)))
     teacher = None
     if spec.needs_teacher:
         teacher = load_teacher(teacher_path, backbone, train_set.classes,
@@ -144,7 +145,8 @@ def train_teacher_vc(files: DataFiles, outputs: RunOutputs, model_section: dict,
     torch.set_num_threads(max(1, int(threads)))
     tcfg = train_config(teacher_section, model_section)
     vc_weight = float(teacher_section.get("vc_weight", 1.0))
-    train_set, test_set = datasets(files, model_section, tcfg.seed)
+    train_set, test_set = datasets(files, model_section, tcfg.seed,
+                                   bool(teacher_section.get("cache", False)))
     audio_length, mel_bins = train_set.audio_shape
     mcfg = model_config(model_section, backbone, train_set.num_classes, mel_bins=mel_bins,
                         audio_length=audio_length, audio=True)

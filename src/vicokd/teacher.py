@@ -36,13 +36,13 @@ def checkpoint_path(model_out: str | Path) -> Path:
     return results / "checkpoints" / env / backbone / run / "last.pt"
 
 
-def datasets(files: DataFiles, model_section: dict, seed: int):
+def datasets(files: DataFiles, model_section: dict, seed: int, cache: bool = False):
     """The train half (random sampling) and the test half (deterministic sampling)."""
     norm = model_section.get("normalize", {}) or {}
     common = dict(frames=model_section["frames"], image_size=model_section["image_size"],
                   seed=seed, image_mean=norm.get("image_mean", 0.5),
                   image_std=norm.get("image_std", 0.5), fbank_mean=norm.get("fbank_mean"),
-                  fbank_std=norm.get("fbank_std"))
+                  fbank_std=norm.get("fbank_std"), cache=cache)
     train = SequenceDataset(files, "train", train=True, **common)
     test = SequenceDataset(files, "test", train=False, **common)
     return train, test
@@ -87,7 +87,8 @@ def train_teacher(files: DataFiles, outputs: RunOutputs, model_section: dict,
     """Train one teacher and write its four outputs; returns the metrics."""
     torch.set_num_threads(max(1, int(threads)))
     tcfg = train_config(teacher_section, model_section)
-    train_set, test_set = datasets(files, model_section, tcfg.seed)
+    train_set, test_set = datasets(files, model_section, tcfg.seed,
+                                   bool(teacher_section.get("cache", False)))
     mel_bins, audio_length = train_set.audio_shape[1], train_set.audio_shape[0]
     mcfg = model_config(model_section, backbone, train_set.num_classes, audio_length=audio_length,
                         mel_bins=mel_bins, audio=True)
