@@ -86,3 +86,25 @@ def training_gpus():
     """1 when the config puts training on a GPU (model.device: cuda...), else 0; with
     `--resources gpu=1` that keeps two training jobs off one GPU."""
     return 1 if str(config["model"].get("device", "auto")).startswith("cuda") else 0
+
+
+# --- students (workflow/rules/train.smk)
+
+# The one method that distills nothing: it needs neither the teacher nor audio.
+METHODS_WITHOUT_TEACHER = ("student",)
+
+
+def student_run_dir(env, backbone, method, supervision, seed):
+    """Folder of one student run: results/{env}/{backbone}/{method}-{supervision}-seed{seed}."""
+    return f"results/{env}/{backbone}/{method}-{supervision}-seed{seed}"
+
+
+def student_inputs(wildcards):
+    """Data of one home; plus audio.h5 and the teacher's model.pt when the method distills."""
+    env = wildcards.env
+    inputs = {"frames": f"results/{env}/frames.h5", "labels": f"results/{env}/labels.h5",
+              "masks": f"results/{env}/masks.h5", "split": f"results/{env}/split.json"}
+    if wildcards.method not in METHODS_WITHOUT_TEACHER:
+        inputs["audio"] = f"results/{env}/audio.h5"
+        inputs["teacher"] = f"results/{env}/{wildcards.backbone}/teacher/model.pt"
+    return inputs
