@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -68,29 +67,7 @@ def threads_of_test_profile() -> list[str]:
     return [f"{rule}={n}" for rule, n in profile["set-threads"].items()]
 
 
-def dataset(data: Path) -> tuple[dict | None, set[str]]:
-    """The config to run (None: the tiny config) and the rules that go to SLURM for each home.
-
-    The tiny config needs the synthetic generator; until its `synthesize` script is in the
-    checkout, a small MultiSensor-Home-format dataset (the data-stage test's) stands in."""
-    if (REPO / "scripts" / "synthesize.py").is_file():
-        return None, {"synthesize", "decode", "spectrogram", "labels"}
-    from test_workflow_data import make_dataset, write_config
-
-    annotations = make_dataset(data, sequences=6)
-    cfg = yaml.safe_load(write_config(data, annotations).read_text())
-    return cfg, {"decode", "spectrogram", "labels"}
-
-
-def workdir_with(path: Path, cfg: dict | None, data: Path) -> tuple[Path, Path]:
-    """A working directory and the config file to run there (its own copy of the stand-in data)."""
-    path.mkdir(parents=True)
-    work = prepare_workdir(path)
-    if cfg is None:
-        return work, TINY_CONFIG
-    shutil.copytree(data, work / "data")
-    (work / "run.yaml").write_text(yaml.safe_dump(cfg))
-    return work, work / "run.yaml"
+REMOTE_RULES = {"synthesize", "decode", "spectrogram", "labels"}  # per home; the rest are local
 
 
 def homes_of(config: Path) -> list[str]:
@@ -181,20 +158,21 @@ def submitted_jobs(stderr: str) -> dict[str, str]:
 
 
 def test_data_stages_through_slurm_equal_a_local_run(slurm, tmp_path):
-    cfg, remote_rules = dataset(tmp_path / "data")
-    local, cfg_local = workdir_with(tmp_path / "local", cfg, tmp_path / "data")
-    cluster, cfg_cluster = workdir_with(tmp_path / "slurm", cfg, tmp_path / "data")
-    homes = homes_of(cfg_local)
+    (tmp_path / "local").mkdir()
+    (tmp_path / "slurm").mkdir()
+    local = prepare_workdir(tmp_path / "local")
+    cluster = prepare_workdir(tmp_path / "slurm")
+    homes = homes_of(TINY_CONFIG)
     targets = targets_for(homes)
 
     t0 = time.monotonic()
-    run_snakemake(local, *targets, config=cfg_local,
+    run_snakemake(local, *targets, config=TINY_CONFIG,
                   extra_args=["--set-threads", *threads_of_test_profile(),
                               "--nocolor"])  # a flag ends --set-threads' list
     t_local = time.monotonic() - t0
 
     t0 = time.monotonic()
-    proc = run_snakemake(cluster, *targets, config=cfg_cluster,
+    proc = run_snakemake(cluster, *targets, config=TINY_CONFIG,
                          extra_args=["--profile", str(SLURM_PROFILE),
                                      "--profile", str(TEST_PROFILE)])
     t_slurm = time.monotonic() - t0
@@ -203,7 +181,7 @@ def test_data_stages_through_slurm_equal_a_local_run(slurm, tmp_path):
 
     # Every non-local job went through sbatch and finished as a SLURM job; local rules did not.
     jobs = submitted_jobs(proc.stderr)
-    expected = sorted(r for r in remote_rules for _ in homes)
+    expected = sorted(r for r in REMOTE_RULES for _ in homes)
     assert sorted(jobs.values()) == expected, proc.stderr[-4000:]
     assert not {"manifest", "split"} & set(jobs.values())
     q = subprocess.run(["squeue", "--states=all", "--noheader", "--format=%i|%T|%P",
@@ -229,6 +207,8 @@ def test_data_stages_through_slurm_equal_a_local_run(slurm, tmp_path):
             if a != b:
                 faults.append(f"{rel}: JSON differs")
     assert not faults, "\n".join(faults)
+    print(f"{len(jobs)} SLURM jobs; {len(names_local)} artifacts equal: "
+          + ", ".join(str(p) for p in names_local))
 
 
 def test_the_comparison_sees_changed_values_and_ignores_times(tmp_path):
