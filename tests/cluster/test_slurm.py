@@ -68,6 +68,15 @@ def threads_of_test_profile() -> list[str]:
 
 
 REMOTE_RULES = {"synthesize", "decode", "spectrogram", "labels"}  # per home; the rest are local
+TEACHER = "results/home1/multiasl/teacher/metrics.json"
+# what one teacher adds: the bootstrap detector, home1's masks, the teacher itself
+TEACHER_RULES = ["detector", "masks", "teacher"]
+
+
+def has_teacher_rule() -> bool:
+    """Whether the training rules are in this checkout (they land on main after the data stages)."""
+    rules = REPO / "workflow" / "rules" / "train.smk"
+    return rules.is_file() and "rule teacher:" in rules.read_text()
 
 
 def homes_of(config: Path) -> list[str]:
@@ -157,13 +166,16 @@ def submitted_jobs(stderr: str) -> dict[str, str]:
     return jobs
 
 
-def test_data_stages_through_slurm_equal_a_local_run(slurm, tmp_path):
+def test_workflow_through_slurm_equals_a_local_run(slurm, tmp_path):
     (tmp_path / "local").mkdir()
     (tmp_path / "slurm").mkdir()
     local = prepare_workdir(tmp_path / "local")
     cluster = prepare_workdir(tmp_path / "slurm")
     homes = homes_of(TINY_CONFIG)
     targets = targets_for(homes)
+    with_teacher = has_teacher_rule()
+    if with_teacher:
+        targets.append(TEACHER)
 
     t0 = time.monotonic()
     run_snakemake(local, *targets, config=TINY_CONFIG,
@@ -177,13 +189,14 @@ def test_data_stages_through_slurm_equal_a_local_run(slurm, tmp_path):
                                      "--profile", str(TEST_PROFILE)])
     t_slurm = time.monotonic() - t0
     print(f"\nlocal run {t_local:.1f} s, SLURM run {t_slurm:.1f} s "
-          f"({len(homes)} homes, targets through split)")
+          f"({len(homes)} homes, through split{', and one teacher' if with_teacher else ''})")
 
     # Every non-local job went through sbatch and finished as a SLURM job; local rules did not.
     jobs = submitted_jobs(proc.stderr)
-    expected = sorted(r for r in REMOTE_RULES for _ in homes)
+    expected = sorted([r for r in REMOTE_RULES for _ in homes]
+                      + (TEACHER_RULES if with_teacher else []))
     assert sorted(jobs.values()) == expected, proc.stderr[-4000:]
-    assert not {"manifest", "split"} & set(jobs.values())
+    assert not {"manifest", "split", "masks_quality"} & set(jobs.values())
     q = subprocess.run(["squeue", "--states=all", "--noheader", "--format=%i|%T|%P",
                         "--jobs", ",".join(jobs)], capture_output=True, text=True, check=True)
     states = dict(line.split("|", 1) for line in q.stdout.split())
