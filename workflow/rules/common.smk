@@ -15,6 +15,8 @@ SUPERVISIONS = config["experiments"]["supervision"]
 SEEDS = config["experiments"]["seeds"]
 IS_SYNTHETIC = config["dataset"]["format"] == "synthetic"
 DATA_ROOT = config["dataset"]["root"]
+# For --software-deployment-method conda (path relative to the rule files).
+CONDA_ENV = "../../envs/vicokd.yaml"
 
 # Method names contain hyphens (vicokd-nomask): the wildcards are constrained so that
 # "{method}-{supervision}-seed{seed}" splits one way only.

@@ -13,6 +13,8 @@ if IS_SYNTHETIC:
             synthetic=config["synthetic"],
             classes=config["dataset"]["classes"],
         threads: config["synthetic"]["workers"]
+        conda:
+            CONDA_ENV,
         log:
             "logs/{env}/synthesize.log",
         benchmark:
@@ -33,6 +35,8 @@ rule manifest:
         "results/{env}/manifest.json",
     params:
         dataset=config["dataset"],
+    conda:
+        CONDA_ENV,
     log:
         "logs/{env}/manifest.log",
     script:
@@ -46,8 +50,9 @@ rule decode:
         "results/{env}/frames.h5",
     params:
         decode=config["decode"],
-        root=DATA_ROOT,
     threads: 1
+    conda:
+        CONDA_ENV,
     log:
         "logs/{env}/decode.log",
     benchmark:
@@ -59,14 +64,14 @@ rule decode:
 rule spectrogram:
     input:
         manifest="results/{env}/manifest.json",
-        frames="results/{env}/frames.h5",
     output:
         "results/{env}/audio.h5",
     params:
         audio=config["audio"],
         decode=config["decode"],
-        root=DATA_ROOT,
     threads: 1
+    conda:
+        CONDA_ENV,
     log:
         "logs/{env}/spectrogram.log",
     benchmark:
@@ -78,11 +83,12 @@ rule spectrogram:
 rule labels:
     input:
         manifest="results/{env}/manifest.json",
-        frames="results/{env}/frames.h5",
     output:
         "results/{env}/labels.h5",
     params:
         decode=config["decode"],
+    conda:
+        CONDA_ENV,
     log:
         "logs/{env}/labels.log",
     script:
@@ -97,6 +103,8 @@ rule split:
         "results/{env}/split.json",
     params:
         split=config["split"],
+    conda:
+        CONDA_ENV,
     log:
         "logs/{env}/split.log",
     script:

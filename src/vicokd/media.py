@@ -1,0 +1,132 @@
+"""Reading recordings: probing, decoding the kept frames (decord) and the audio track (decord).
+
+Every failure of the underlying decoder becomes a one-line VicokdError naming the file.
+`torchaudio.load` is not used: on this platform it needs TorchCodec, which is not available.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import VicokdError
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What the manifest records of one view's file."""
+
+    frames: int                    # video frames in the file
+    fps: float                     # average frame rate of the video stream
+    video_duration: float          # frames / fps, seconds
+    audio_duration: float | None   # seconds of decoded audio, None when there is no audio track
+
+
+def _decord():
+    import decord  # imported late: it costs time and is only needed by the media stages
+
+    return decord
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise VicokdError(f"{path}: video file not found")
+    if path.stat().st_size == 0:
+        raise VicokdError(f"{path}: empty file, not a readable mp4")
+
+
+def open_video(path: str | Path, size: int | None = None, threads: int = 1):
+    """A decord VideoReader, optionally resizing to `size` x `size` on decode."""
+    path = Path(path)
+    _check_file(path)
+    decord = _decord()
+    kwargs = {"num_threads": threads}
+    if size:
+        kwargs.update(width=size, height=size)
+    try:
+        vr = decord.VideoReader(str(path), **kwargs)
+    except Exception as exc:  # decord raises its own DECORDError or RuntimeError
+        raise VicokdError(f"{path}: unreadable or truncated video ({_short(exc)})") from None
+    if len(vr) == 0:
+        raise VicokdError(f"{path}: video stream has no frames")
+    return vr
+
+
+def read_audio(path: str | Path, sample_rate: int) -> np.ndarray:
+    """The whole audio track, mono, resampled to `sample_rate`, float32 `[samples]`."""
+    path = Path(path)
+    _check_file(path)
+    decord = _decord()
+    try:
+        ar = decord.AudioReader(str(path), sample_rate=sample_rate, mono=True)
+        samples = ar[:].asnumpy()
+    except Exception as exc:
+        msg = _short(exc)
+        if "audio" in msg.lower() and ("stream" in msg.lower() or "find" in msg.lower()):
+            raise VicokdError(f"{path}: no audio track") from None
+        raise VicokdError(f"{path}: unreadable audio track ({msg})") from None
+    if samples.size == 0:
+        raise VicokdError(f"{path}: no audio track")
+    return np.asarray(samples, dtype=np.float32).reshape(-1)
+
+
+def has_audio_stream(path: str | Path) -> bool:
+    """Whether the container declares an audio stream (PyAV reads only the header)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return len(container.streams.audio) > 0
+    except Exception as exc:
+        raise VicokdError(f"{path}: unreadable container ({_short(exc)})") from None
+
+
+def probe(path: str | Path, sample_rate: int, need_audio: bool) -> MediaInfo:
+    """Frame count, rate and durations of one view's file; checks the last frame decodes."""
+    path = Path(path)
+    vr = open_video(path)
+    frames, fps = len(vr), float(vr.get_avg_fps())
+    if not fps > 0:
+        raise VicokdError(f"{path}: video stream reports no frame rate")
+    try:  # a truncated file often opens but fails on its last frames
+        vr.get_batch([frames - 1])
+    except Exception as exc:
+        raise VicokdError(f"{path}: truncated video, frame {frames - 1} does not decode ({_short(exc)})") from None
+    audio_duration = None
+    if has_audio_stream(path):
+        audio_duration = len(read_audio(path, sample_rate)) / sample_rate
+    elif need_audio:
+        raise VicokdError(f"{path}: no audio track (the teacher needs audio; set dataset.require_audio: false "
+                          f"for a student-only run)")
+    return MediaInfo(frames=frames, fps=fps, video_duration=frames / fps, audio_duration=audio_duration)
+
+
+def frame_count(duration: float, fps: float) -> int:
+    """Number of decoded frames: every i >= 0 with i / fps strictly inside [0, duration)."""
+    if duration <= 0:
+        return 0
+    return int(math.floor(duration * fps - 1e-9)) + 1
+
+
+def source_indices(count: int, decode_fps: float, source_fps: float, source_frames: int) -> np.ndarray:
+    """For decoded frames i < count, the index of the source frame nearest to time i / decode_fps."""
+    times = np.arange(count, dtype=np.float64) / decode_fps
+    idx = np.floor(times * source_fps + 0.5).astype(np.int64)  # round half up, not to even
+    return np.clip(idx, 0, source_frames - 1)
+
+
+def decode_frames(path: str | Path, indices: np.ndarray, size: int, threads: int = 1) -> np.ndarray:
+    """Decode only the listed source frames, resized to `size` square: uint8 `[len, size, size, 3]` RGB."""
+    vr = open_video(path, size=size, threads=threads)
+    try:
+        return vr.get_batch(list(map(int, indices))).asnumpy()
+    except Exception as exc:
+        raise VicokdError(f"{path}: frames do not decode ({_short(exc)})") from None
+
+
+def _short(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return text[:200] if text else type(exc).__name__

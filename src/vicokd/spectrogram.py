@@ -1,0 +1,76 @@
+"""The `spectrogram` stage: one log-mel fbank segment per decoded frame, into audio.h5.
+
+Segment i covers [i / fps, (i + 1) / fps) s of the view's audio track (mono, resampled), padded
+with zeros where the track ends early; `torchaudio.compliance.kaldi.fbank` with the AST
+conventions (Hanning window, HTK mel, no energy term). The stored values are raw log-mel; the
+home's mean and std are file attributes (`fbank_mean`, `fbank_std`) that readers normalise with.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .manifest import load_manifest
+from .media import frame_count, read_audio
+from .storage import atomic_h5, write_dataset
+
+log = logging.getLogger(__name__)
+
+
+def segment_audio(wave: np.ndarray, count: int, fps: float, sample_rate: int) -> np.ndarray:
+    """Cut `wave` into `count` segments [i/fps, (i+1)/fps): float32 `[count, samples_per_segment]`."""
+    seg = int(round(sample_rate / fps))
+    starts = np.floor(np.arange(count) * sample_rate / fps + 1e-9).astype(np.int64)
+    padded = np.zeros(int(starts[-1]) + seg if count else 0, dtype=np.float32)
+    n = min(len(wave), len(padded))
+    padded[:n] = wave[:n]
+    return np.stack([padded[s:s + seg] for s in starts]) if count else np.zeros((0, seg), np.float32)
+
+
+def fbank_segments(segments: np.ndarray, audio: dict) -> np.ndarray:
+    """Log-mel fbank of each segment: float32 `[count, L, mel_bins]`."""
+    import torch
+    from torchaudio.compliance import kaldi
+
+    out = []
+    for seg in segments:
+        wave = torch.from_numpy(np.ascontiguousarray(seg))[None]
+        wave = wave - wave.mean()
+        fb = kaldi.fbank(wave, htk_compat=True, sample_frequency=audio["sample_rate"], use_energy=False,
+                         window_type="hanning", num_mel_bins=audio["mel_bins"], dither=0.0,
+                         frame_length=audio.get("frame_length_ms", 25),
+                         frame_shift=audio.get("frame_shift_ms", 10))
+        out.append(fb.numpy())
+    return np.stack(out).astype(np.float32)
+
+
+def spectrogram_manifest(manifest_path, out_path, audio: dict, decode: dict) -> None:
+    manifest = load_manifest(manifest_path)
+    root = Path(manifest["root"])
+    fps, sr = float(decode["fps"]), int(audio["sample_rate"])
+    total, total_sq, n = 0.0, 0.0, 0
+    with atomic_h5(out_path, kind="audio", config={"audio": audio, "decode": decode},
+                   fps=fps, sample_rate=sr) as f:
+        for seq in tqdm(manifest["sequences"], desc=f"fbank {manifest['env']}", unit="seq"):
+            count = frame_count(seq["duration"], fps)
+            views = [fbank_segments(segment_audio(read_audio(root / v, sr), count, fps, sr), audio)
+                     for v in seq["views"]]
+            fbank = np.stack(views)                                  # [V, T, L, mel]
+            total += float(fbank.sum(dtype=np.float64))
+            total_sq += float(np.square(fbank, dtype=np.float64).sum())
+            n += fbank.size
+            write_dataset(f.create_group(seq["id"]), "fbank", fbank.astype(np.float16),
+                          ("V", "T", "L", "mel"), chunks=(1,) + fbank.shape[1:])
+        mean = total / max(n, 1)
+        std = float(np.sqrt(max(total_sq / max(n, 1) - mean * mean, 1e-12)))
+        f.attrs["fbank_mean"], f.attrs["fbank_std"] = mean, std
+        log.info("fbank of %d sequences: mean %.3f, std %.3f", len(manifest["sequences"]), mean, std)
+
+
+def main(snakemake) -> None:
+    spectrogram_manifest(snakemake.input.manifest, snakemake.output[0], snakemake.params.audio,
+                         snakemake.params.decode)

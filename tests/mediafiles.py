@@ -1,0 +1,69 @@
+"""Small mp4 files for the tests, written with PyAV: frames whose content encodes their index."""
+
+from __future__ import annotations
+
+import fractions
+from pathlib import Path
+
+import av
+import numpy as np
+
+BITS = 8
+
+
+def index_frame(i: int, size: int) -> np.ndarray:
+    """A frame whose vertical stripes spell `i` in binary (white = 1), robust to compression."""
+    frame = np.zeros((size, size, 3), dtype=np.uint8)
+    width = size // BITS
+    for b in range(BITS):
+        if (i >> b) & 1:
+            frame[:, b * width:(b + 1) * width] = 255
+    return frame
+
+
+def read_index(frame: np.ndarray) -> int:
+    """Inverse of index_frame, on a decoded (possibly resized) frame."""
+    size = frame.shape[1]
+    width = size / BITS
+    value = 0
+    for b in range(BITS):
+        centre = int((b + 0.5) * width)
+        if frame[:, centre].mean() > 128:
+            value |= 1 << b
+    return value
+
+
+def write_mp4(path: Path, n_frames: int, fps: float | fractions.Fraction, size: int = 64,
+              audio_seconds: float | None = None, sample_rate: int = 16000, tone_hz: float = 440.0) -> Path:
+    """An H.264 mp4 of `n_frames` index frames; an AAC track of `audio_seconds` (default: as long
+    as the video) unless audio_seconds is 0, which writes no audio track."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rate = fps if isinstance(fps, fractions.Fraction) else fractions.Fraction(fps).limit_denominator(1001)
+    with av.open(str(path), "w") as c:
+        vs = c.add_stream("libx264", rate=rate)
+        vs.width = vs.height = size
+        vs.pix_fmt = "yuv420p"
+        vs.options = {"preset": "ultrafast", "crf": "12"}
+        seconds = float(n_frames / rate) if audio_seconds is None else audio_seconds
+        astream = None
+        if seconds > 0:
+            astream = c.add_stream("aac", rate=sample_rate)
+            astream.layout = "mono"
+        for i in range(n_frames):
+            for p in vs.encode(av.VideoFrame.from_ndarray(index_frame(i, size), format="rgb24")):
+                c.mux(p)
+        for p in vs.encode():
+            c.mux(p)
+        if astream is not None:
+            total = int(seconds * sample_rate)
+            t = np.arange(total) / sample_rate
+            wave = (0.3 * np.sin(2 * np.pi * tone_hz * t)).astype(np.float32)
+            for s in range(0, total, 1024):
+                fr = av.AudioFrame.from_ndarray(wave[None, s:s + 1024], format="fltp", layout="mono")
+                fr.sample_rate = sample_rate
+                fr.pts = s
+                for p in astream.encode(fr):
+                    c.mux(p)
+            for p in astream.encode():
+                c.mux(p)
+    return path
