@@ -1,6 +1,6 @@
 # Tables, figures and the HTML report, from the training runs' metrics and curves.
-# Light rules (seconds): localrules, no benchmark. Inputs are the runs each table shows, from
-# the experiments: lists in common.smk; the logic is in src/vicokd/report.py, figures.py,
+# Light rules (seconds): localrules, no benchmark. Inputs are the runs each table shows (the
+# *_run_ids helpers in common.smk); the logic is in src/vicokd/report.py, figures.py,
 # html_report.py.
 
 
@@ -11,38 +11,6 @@ localrules:
     table4,
     figure3,
     report,
-
-
-# Table 1, 3, 4 and Figure 3 use one seed for every run (the paper's Table 1 shows 3-run means).
-TABLE_SEED = 0 if 0 in SEEDS else SEEDS[0]
-# The paper's published tables (reference data, never our results), read from the repository.
-PAPER_REFERENCE = os.path.join(workflow.basedir, "workflow", "reference", "paper_multisensor_home.csv")
-
-
-def run_files(runs, name="metrics.json"):
-    """results/{run id}/{name} for run ids "{env}/{backbone}/{run}"."""
-    return [f"results/{r}/{name}" for r in runs]
-
-
-def table1_run_ids():
-    return table1_runs(HOMES, BACKBONES, METHODS, SUPERVISIONS, TABLE_SEED)
-
-
-def table2_run_ids():
-    return table2_runs(HOMES, BACKBONES, SUPERVISIONS, SEEDS)
-
-
-def table3_run_ids():
-    return table3_runs(HOMES, BACKBONES)
-
-
-def table4_run_ids():
-    return table4_runs(HOMES, ABLATIONS, SUPERVISIONS, TABLE_SEED)
-
-
-def report_run_ids():
-    """Every run any table shows, once."""
-    return sorted(set(table1_run_ids() + table2_run_ids() + table3_run_ids() + table4_run_ids()))
 
 
 rule table1:
@@ -57,6 +25,8 @@ rule table1:
         experiments=config["experiments"],
         data_format=config["dataset"]["format"],
         seed=TABLE_SEED,
+    conda:
+        CONDA_ENV,
     log:
         "logs/report/table1.log",
     script:
@@ -72,6 +42,8 @@ rule table2:
         experiments=config["experiments"],
         data_format=config["dataset"]["format"],
         seed=TABLE_SEED,
+    conda:
+        CONDA_ENV,
     log:
         "logs/report/table2.log",
     script:
@@ -87,6 +59,8 @@ rule table3:
         experiments=config["experiments"],
         data_format=config["dataset"]["format"],
         seed=TABLE_SEED,
+    conda:
+        CONDA_ENV,
     log:
         "logs/report/table3.log",
     script:
@@ -102,6 +76,8 @@ rule table4:
         experiments=config["experiments"],
         data_format=config["dataset"]["format"],
         seed=TABLE_SEED,
+    conda:
+        CONDA_ENV,
     log:
         "logs/report/table4.log",
     script:
@@ -118,6 +94,8 @@ rule figure3:
         experiments=config["experiments"],
         data_format=config["dataset"]["format"],
         seed=TABLE_SEED,
+    conda:
+        CONDA_ENV,
     log:
         "logs/report/figure3.log",
     script:
@@ -146,6 +124,8 @@ rule report:
                       "model", "teacher", "student", "experiments")
             if k in config
         },
+    conda:
+        CONDA_ENV,
     log:
         "logs/report/report.log",
     script:
