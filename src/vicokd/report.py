@@ -443,7 +443,7 @@ def claims(t1: pd.DataFrame, t2: pd.DataFrame, t3: pd.DataFrame, t4: pd.DataFram
     ok3 = t3["teacher"].notna() & t3["teacher_vc"].notna()
     add("VC improves the teacher (Table 3)", list((t3["diff"] > 0)[ok3]))
     v2 = t2[(t2["method"] == "vicokd") & t2["std"].notna()]
-    add("ViCoKD's std over 3 runs is at most 0.85 mAP (Table 2)", list(v2["std"] <= 0.85))
+    add("ViCoKD's std over the seeds is at most 0.85 mAP (Table 2)", list(v2["std"] <= 0.85))
     ab = t4[(t4["method"] != "vicokd") & t4["diff"].notna()]
     add("Every ablation lowers mAP below ViCoKD (Table 4)", list(ab["diff"] < 0))
     return pd.DataFrame(rows)
