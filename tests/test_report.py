@@ -184,6 +184,12 @@ def test_notes_record_seed_homes_and_synthetic_data():
     assert "SYNTHETIC" not in real and "seeds 0, 1, 2" in real
 
 
+def test_chance_note_from_the_runs(fabricated):
+    _, _, metrics = fabricated
+    assert rp.chance_note(metrics, HOMES) == ["Chance mAP [%] (random scores, test split): home1 12.50, home2 12.50."]
+    assert rp.chance_note({}, HOMES) == []
+
+
 def test_markdown_writer(tmp_path, fabricated):
     _, _, metrics = fabricated
     wide = rp.table1_wide(rp.table1_long(metrics, *T1, seed=0), *T1, style="md")

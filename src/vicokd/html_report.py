@@ -29,7 +29,7 @@ max-width:1250px;color:#222;line-height:1.4;padding:0 1em}
 h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ccc;padding-bottom:.2em}
 table{border-collapse:collapse;margin:.8em 0;font-size:.88em}
 th,td{border:1px solid #bbb;padding:.25em .5em;text-align:right;vertical-align:top}
-th{background:#eef}td:first-child,td:nth-child(2){text-align:left}
+th{background:#eef}td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){text-align:left}
 caption{caption-side:top;text-align:left;font-weight:600;padding:.3em 0}
 .notes{font-size:.85em;color:#444;margin:.2em 0 1em 1.2em}
 .paper{background:#fff8e6}.paper caption{color:#8a5a00}
@@ -190,7 +190,7 @@ def build_report(metrics: Mapping, figures: Mapping[str, bytes], reference: pd.D
               f"Table 1, 3 and 4 and Figure 3: seed {seed} for every run (the paper shows 3-run means); "
               f"Table 2: seeds {', '.join(map(str, seeds))}.",
               f"Homes: {', '.join(homes)}; backbones: {', '.join(bbs)}.",
-              f"Runs expected: {len(all_runs)}; missing: {len(missing)}."]
+              f"Runs expected: {len(all_runs)}; missing: {len(missing)}.", *rp.chance_note(metrics, homes)]
     body.append('<div class="banner">' + "<br>".join(html.escape(b) for b in banner) + "</div>\n")
 
     body.append("<h2>Which of the paper's claims hold here</h2>\n")

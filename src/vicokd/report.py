@@ -291,6 +291,18 @@ def data_note(data_format: str) -> str:
     return f"Data: dataset.format {data_format}."
 
 
+def chance_note(metrics: Metrics, homes: Sequence[str]) -> list[str]:
+    """The chance level of each home (mAP of random scores on its test split, from the runs'
+    `chance`), so a reader sees how far above chance a cell is."""
+    parts = []
+    for env in homes:
+        vals = [float(m["chance"]) for rid, m in metrics.items() if m and rid.startswith(f"{env}/")
+                and isinstance(m.get("chance"), (int, float)) and math.isfinite(m["chance"])]
+        if vals:
+            parts.append(f"{env} {float(np.median(vals)):.2f}")
+    return [f"Chance mAP [%] (random scores, test split): {', '.join(parts)}."] if parts else []
+
+
 def missing_note(missing: Sequence[str]) -> list[str]:
     if not missing:
         return []
@@ -470,6 +482,8 @@ def table1_main(snakemake) -> None:
             ("frame_map", snakemake.output.frame_csv, snakemake.output.frame_md, TITLES["table1_frame"])):
         long = table1_long(metrics, *args, seed=seed, key=key)
         notes = table_notes("table1", exp, fmt, seed, missing_runs(metrics, runs, key), key=key)
+        if key == "map":
+            notes += chance_note(metrics, exp["homes"])
         write_csv(table1_wide(long, *args, style="csv"), csv_out, notes)
         write_markdown(table1_wide(long, *args, style="md"), md_out, title, notes)
 
