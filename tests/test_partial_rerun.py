@@ -78,3 +78,15 @@ def test_changing_student_reruns_only_students(tiny_students):
     assert not set(rules) & NEVER_AFTER_STUDENT_CHANGE
     # every student reruns (tau is in each one's params), the teacher-vc run does not
     assert rules.count("student") == len(RUNS) - 1
+
+
+def test_after_a_complete_tiny_run_a_student_change_reruns_students_and_tables(tiny_run):
+    """tiny_run is the whole workflow (`all`: the report, every table's runs) on tiny.yaml."""
+    proc = run_snakemake(tiny_run, "all", extra_args=["-n"])
+    assert planned_rules(proc.stdout) == [], proc.stdout[-3000:]
+    changed = merged_config(tiny_run, "changed_student.yaml", student={"tau": 3.0})
+    proc = run_snakemake(tiny_run, "all", config=changed, extra_args=["-n"])
+    rules = planned_rules(proc.stdout)
+    assert "student" in rules, proc.stdout[-3000:]
+    assert set(rules) <= ALLOWED_AFTER_STUDENT_CHANGE, set(rules)
+    assert not set(rules) & NEVER_AFTER_STUDENT_CHANGE

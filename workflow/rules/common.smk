@@ -98,11 +98,6 @@ def training_gpus():
 METHODS_WITHOUT_TEACHER = ("student",)
 
 
-def student_run_dir(env, backbone, method, supervision, seed):
-    """Folder of one student run: results/{env}/{backbone}/{method}-{supervision}-seed{seed}."""
-    return f"results/{env}/{backbone}/{method}-{supervision}-seed{seed}"
-
-
 def student_inputs(wildcards):
     """Data of one home; plus audio.h5 and the teacher's model.pt when the method distills."""
     env = wildcards.env
