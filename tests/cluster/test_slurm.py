@@ -97,7 +97,8 @@ def artifacts(work: Path) -> list[Path]:
     found = []
     for top in ("results", "resources"):
         for path in sorted((work / top).rglob("*")):
-            if path.suffix in (".h5", ".json") and not path.name.startswith("."):
+            hidden = any(part.startswith(".") for part in path.relative_to(work).parts)
+            if path.suffix in (".h5", ".json") and not hidden:  # not tool caches, temp files
                 found.append(path.relative_to(work))
     return found
 
