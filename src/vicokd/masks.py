@@ -1,0 +1,223 @@
+"""Human-detection masks: YOLO person boxes on the decoded frames of frames.h5, the per-view,
+per-frame visibility mask derived from them, and its quality against true visibility.
+
+masks.h5, per sequence: `mask` bool [V, T], `boxes` float32 [V, T, K, 4] (xyxy pixels of the
+decoded frame, NaN-padded), `scores` float32 [V, T, K] (NaN-padded); K = masks.max_det.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .detect import (check_frames, load_detector, prepare_ultralytics, select_device,
+                     true_person_boxes, _open_boxes)
+from .errors import VicokdError
+from .storage import atomic_h5, open_h5, read_json, write_dataset, write_json
+
+log = logging.getLogger("vicokd.masks")
+
+
+@dataclass
+class MasksConfig:
+    """The `masks:` config section."""
+
+    weights: str | None = None
+    conf: float = 0.25
+    min_area: float = 0.0
+    device: str = "auto"
+    batch_size: int = 64
+    max_det: int = 5
+    imgsz: int | None = None     # detector input size; null = the size the weights were trained at
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "MasksConfig":
+        known = {k: v for k, v in (d or {}).items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+# --------------------------------------------------------------------------- derivation
+
+def box_areas(boxes: np.ndarray) -> np.ndarray:
+    """Areas of xyxy boxes [..., 4] in squared pixels; NaN for padding rows."""
+    boxes = np.asarray(boxes, dtype=np.float64)
+    w = np.clip(boxes[..., 2] - boxes[..., 0], 0, None)
+    h = np.clip(boxes[..., 3] - boxes[..., 1], 0, None)
+    return w * h
+
+
+def derive_mask(boxes: np.ndarray, scores: np.ndarray, conf: float, min_area: float) -> np.ndarray:
+    """A person is seen where some box has score >= conf and area >= min_area.
+
+    boxes [..., K, 4] xyxy pixels, scores [..., K], both NaN-padded -> bool [...]."""
+    scores = np.asarray(scores, dtype=np.float64)
+    areas = box_areas(boxes)
+    with np.errstate(invalid="ignore"):  # NaN padding compares False
+        ok = (scores >= conf) & (areas >= min_area) & np.isfinite(areas)
+    return ok.any(axis=-1)
+
+
+def pack_detections(dets: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame (boxes [n, 4], scores [n]) -> NaN-padded boxes [F, k, 4], scores [F, k],
+    keeping the k highest scores of each frame."""
+    boxes = np.full((len(dets), k, 4), np.nan, dtype=np.float32)
+    scores = np.full((len(dets), k), np.nan, dtype=np.float32)
+    for i, (b, s) in enumerate(dets):
+        if len(s) == 0:
+            continue
+        order = np.argsort(-np.asarray(s))[:k]
+        boxes[i, :len(order)] = np.asarray(b, dtype=np.float32)[order]
+        scores[i, :len(order)] = np.asarray(s, dtype=np.float32)[order]
+    return boxes, scores
+
+
+# --------------------------------------------------------------------------- running YOLO
+
+class PersonDetector:
+    """YOLO weights ready to find persons in RGB uint8 frames, in batches."""
+
+    def __init__(self, weights, cfg: MasksConfig, device: str):
+        self.model, self.person = load_detector(weights)
+        self.cfg = cfg
+        self.device = "cpu" if device == "cpu" else 0
+        trained = (getattr(self.model, "overrides", {}) or {}).get("imgsz")
+        self.imgsz = cfg.imgsz or (trained if isinstance(trained, int) else None)
+
+    def detect(self, frames_rgb: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """frames uint8 [F, H, W, 3] RGB -> per frame (xyxy pixel boxes [n, 4], scores [n])."""
+        out = []
+        size = self.imgsz or int(max(frames_rgb.shape[1:3]))
+        for start in range(0, len(frames_rgb), self.cfg.batch_size):
+            chunk = frames_rgb[start:start + self.cfg.batch_size]
+            # ultralytics takes numpy images as BGR (OpenCV order); frames.h5 holds RGB.
+            bgr = [np.ascontiguousarray(im[..., ::-1]) for im in chunk]
+            results = self.model.predict(bgr, imgsz=size, conf=self.cfg.conf,
+                                         classes=[self.person], max_det=self.cfg.max_det,
+                                         device=self.device, half=False, verbose=False)
+            for r in results:
+                b = r.boxes
+                out.append((b.xyxy.cpu().numpy().reshape(-1, 4), b.conf.cpu().numpy().reshape(-1)))
+        return out
+
+
+def compute_masks(frames_path, out_path, weights, cfg: MasksConfig, threads: int = 1) -> dict:
+    """Run the detector over every sequence of frames.h5 and write masks.h5 atomically."""
+    device = select_device(cfg.device, str(out_path), "masks.device")
+    import torch
+    torch.set_num_threads(max(1, int(threads)))
+    detector = PersonDetector(weights, cfg, device)
+    frames_f = open_h5(frames_path, "frames")
+    n_frames, seconds, n_seen = 0, 0.0, 0
+    try:
+        seq_ids = sorted(frames_f.keys())
+        for sid in seq_ids:  # check every sequence before the long run
+            if "frames" not in frames_f[sid]:
+                raise VicokdError(f"{frames_path}:/{sid}: missing dataset 'frames'")
+            check_frames(frames_path, frames_f[sid]["frames"])
+        with atomic_h5(out_path, "masks", config=cfg.__dict__, weights=str(weights),
+                       device=device, person_class=detector.person) as out:
+            for sid in seq_ids:
+                frames = frames_f[sid]["frames"][()]
+                V, T = frames.shape[:2]
+                t0 = time.perf_counter()
+                dets = detector.detect(frames.reshape(V * T, *frames.shape[2:]))
+                seconds += time.perf_counter() - t0
+                boxes, scores = pack_detections(dets, cfg.max_det)
+                boxes = boxes.reshape(V, T, cfg.max_det, 4)
+                scores = scores.reshape(V, T, cfg.max_det)
+                mask = derive_mask(boxes, scores, cfg.conf, cfg.min_area)
+                g = out.create_group(sid)
+                write_dataset(g, "mask", mask, ("V", "T"))
+                write_dataset(g, "boxes", boxes, ("V", "T", "K", "xyxy"))
+                write_dataset(g, "scores", scores, ("V", "T", "K"))
+                n_frames += V * T
+                n_seen += int(mask.sum())
+                done = seq_ids.index(sid) + 1
+                if done % 10 == 0 or done == len(seq_ids):
+                    log.info("masks: %d/%d sequences, %d frames, %.0f frames/s", done,
+                             len(seq_ids), n_frames, n_frames / max(seconds, 1e-9))
+            out.attrs["frames_per_second"] = n_frames / seconds if seconds else 0.0
+    finally:
+        frames_f.close()
+    summary = {"sequences": len(seq_ids), "frames": n_frames, "person_frames": n_seen,
+               "frames_per_second": round(n_frames / seconds, 1) if seconds else None,
+               "device": device}
+    log.info("masks: %s", summary)
+    return summary
+
+
+# --------------------------------------------------------------------------- quality
+
+def precision_recall(pred: np.ndarray, truth: np.ndarray) -> dict:
+    """Precision and recall of bool predictions against bool truth (same shape)."""
+    pred = np.asarray(pred, dtype=bool)
+    truth = np.asarray(truth, dtype=bool)
+    tp = int((pred & truth).sum())
+    fp = int((pred & ~truth).sum())
+    fn = int((~pred & truth).sum())
+    return {"precision": tp / (tp + fp) if tp + fp else None,
+            "recall": tp / (tp + fn) if tp + fn else None,
+            "frames": int(pred.size), "true_visible": tp + fn, "predicted_visible": tp + fp,
+            "tp": tp, "fp": fp, "fn": fn}
+
+
+def mask_quality(masks_path, split_path, boxes_path, decode_fps: float, env: str) -> dict:
+    """Precision and recall of the masks against true visibility, TEST-split frames only,
+    for the whole home and per view."""
+    split = read_json(split_path)
+    test_ids = list(split.get("test", []))
+    if not test_ids:
+        raise VicokdError(f"{split_path}: no test sequences to score masks on")
+    preds, truths = [], []
+    f = open_h5(masks_path, "masks")
+    bf = _open_boxes(boxes_path)
+    try:
+        for sid in test_ids:
+            if sid not in f:
+                raise VicokdError(f"{masks_path}: no masks for test sequence '{sid}'")
+            mask = f[sid]["mask"][()]
+            V, T = mask.shape
+            # Boxes are only needed for visibility; the size factor does not matter here.
+            _, visible = true_person_boxes(boxes_path, sid, V, T, 1, decode_fps, f=bf)
+            preds.append(mask)
+            truths.append(visible)
+    finally:
+        f.close()
+        bf.close()
+    n_views = {p.shape[0] for p in preds}
+    if len(n_views) != 1:
+        raise VicokdError(f"{masks_path}: test sequences differ in their number of views {n_views}")
+    pred = np.concatenate(preds, axis=1)
+    truth = np.concatenate(truths, axis=1)
+    return {"env": env, "split": "test", "sequences": len(test_ids),
+            **precision_recall(pred, truth),
+            "per_view": [{"view": v, **precision_recall(pred[v], truth[v])}
+                         for v in range(pred.shape[0])]}
+
+
+# --------------------------------------------------------------------------- entries
+
+def main_masks(snakemake) -> None:
+    """Snakemake entry: masks.h5 for one home."""
+    cfg = MasksConfig.from_dict(snakemake.params.masks)
+    out = Path(snakemake.output.masks)
+    weights = snakemake.input.get("weights") or cfg.weights
+    if not weights:
+        raise VicokdError("config.yaml: masks.weights is null, and the bootstrap detector needs the "
+                          "synthetic homes' true boxes: set masks.weights to YOLOv10 weights on disk "
+                          "(e.g. yolov10x.pt)")
+    prepare_ultralytics(out.parent.parent / ".ultralytics" / f"masks-{snakemake.wildcards.env}")
+    compute_masks(snakemake.input.frames, out, weights, cfg, snakemake.threads)
+
+
+def main_quality(snakemake) -> None:
+    """Snakemake entry: masks_quality.json for one synthetic home."""
+    q = mask_quality(snakemake.input.masks, snakemake.input.split, snakemake.input.boxes,
+                     float(snakemake.params.decode["fps"]), snakemake.wildcards.env)
+    log.info("mask quality %s: precision %s recall %s", q["env"], q["precision"], q["recall"])
+    write_json(snakemake.output[0], q)

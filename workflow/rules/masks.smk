@@ -1,0 +1,71 @@
+# Human-detection masks: the bootstrap YOLOv10 detector (only when masks.weights is null),
+# masks per home from the decoded frames, and their quality on the synthetic homes.
+
+localrules:
+    masks_quality,
+
+
+if IS_SYNTHETIC and not config["masks"]["weights"]:
+
+    rule detector:
+        input:
+            frames=expand("results/{env}/frames.h5", env=HOMES),
+            split=expand("results/{env}/split.json", env=HOMES),
+            boxes=[true_boxes_path(env) for env in HOMES],
+        output:
+            weights=DETECTOR_WEIGHTS,
+            metrics="results/detector/metrics.json",
+        params:
+            detector=config["detector"],
+            decode=config["decode"],
+            homes=HOMES,
+        threads: 8
+        resources:
+            gpu=1 if config["detector"]["device"] == "cuda" else 0,
+        conda:
+            CONDA_ENV,
+        log:
+            "logs/detector.log",
+        benchmark:
+            "benchmarks/results/detector.tsv"
+        script:
+            "../../scripts/detector.py"
+
+
+rule masks:
+    input:
+        unpack(masks_inputs),
+    output:
+        masks="results/{env}/masks.h5",
+    params:
+        masks=config["masks"],
+    threads: 2
+    resources:
+        gpu=1 if config["masks"]["device"] == "cuda" else 0,
+    conda:
+        CONDA_ENV,
+    log:
+        "logs/{env}/masks.log",
+    benchmark:
+        "benchmarks/results/{env}/masks.tsv"
+    script:
+        "../../scripts/masks.py"
+
+
+if IS_SYNTHETIC:
+
+    rule masks_quality:
+        input:
+            masks="results/{env}/masks.h5",
+            split="results/{env}/split.json",
+            boxes=lambda wildcards: true_boxes_path(wildcards.env),
+        output:
+            "results/{env}/masks_quality.json",
+        params:
+            decode=config["decode"],
+        conda:
+            CONDA_ENV,
+        log:
+            "logs/{env}/masks_quality.log",
+        script:
+            "../../scripts/masks_quality.py"
