@@ -15,7 +15,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fabricate import fabricate_home  # noqa: E402
 
 from vicokd.detect import (DetectorConfig, build_training_set, load_detector,  # noqa: E402
-                           prepare_ultralytics, select_device, source_frame_indices,
+                           prepare_ultralytics, sample_frames, select_device,
+                           source_frame_indices,
                            true_person_boxes, yolo_label_lines)
 from vicokd.errors import VicokdError  # noqa: E402
 from vicokd.masks import (MasksConfig, compute_masks, derive_mask, mask_quality,  # noqa: E402
@@ -104,6 +105,20 @@ def test_true_person_boxes_map_source_frames_and_scale(tmp_path):
 def test_yolo_label_lines_clip_and_skip():
     lines = yolo_label_lines(np.array([[-8, 0, 24, 32], [NAN] * 4, [5, 5, 5.5, 20]]), 64)
     assert lines == ["0 0.187500 0.250000 0.375000 0.500000"]
+
+
+def test_sample_frames_favours_person_frames():
+    rng = np.random.default_rng(0)
+    take = sample_frames(n_pos=30, n_neg=300, quota=40, rng=rng)
+    assert len(take) == len(set(take)) == 40
+    assert (take < 30).sum() == 20  # half with a person, though they are 1 in 11
+    take = sample_frames(n_pos=5, n_neg=300, quota=40, rng=rng)
+    assert (take < 5).sum() == 5 and len(take) == 40  # all positives there are
+    take = sample_frames(n_pos=100, n_neg=300, quota=40, rng=rng)
+    assert (take < 100).sum() == 20
+    take = sample_frames(n_pos=300, n_neg=100, quota=40, rng=rng)
+    assert (take < 300).sum() == 30  # more than half: the frames' own share
+    assert len(sample_frames(3, 4, 40, rng)) == 7
 
 
 def test_build_training_set_uses_train_split_only(tmp_path):
@@ -221,7 +236,7 @@ def test_cuda_demanded_without_gpu_is_an_error(tmp_path, random_person_weights):
         compute_masks(paths["frames"], out, random_person_weights / "rand.pt",
                       MasksConfig(device="cuda"))
     assert not out.exists()
-    assert select_device("auto", "x") == "cpu"
+    assert select_device("auto", "x", "masks.device") == "cpu"
 
 
 def test_mask_quality_scores_test_frames_only(tmp_path):
@@ -272,3 +287,12 @@ def test_missing_configured_weights_fail_in_one_line(tiny_run, tmp_path):
     assert proc.returncode != 0
     assert f"vicokd: error: {tmp_path / 'yolov10x.pt'}: YOLO weights file not found" in proc.stderr
     assert not (tiny_run / "results/home2/masks.h5").exists()
+
+
+def test_prepare_ultralytics_serves_the_font_locally(random_person_weights):
+    # the dataset check asks for Arial.ttf; without a local copy it would download it
+    from ultralytics.utils.checks import check_font
+    from ultralytics.utils import SETTINGS
+    font = Path(check_font("Arial.ttf"))
+    assert font.is_file() and font.stat().st_size > 10_000
+    assert SETTINGS["sync"] is False

@@ -13,12 +13,11 @@ import yaml
 
 from vicokd.errors import VicokdError
 from vicokd.synthetic import generate_home
-from vicokd.synthetic.generate import SyntheticConfig, sequence_visibility
+from vicokd.synthetic.generate import SyntheticConfig, home_assets, sequence_visibility
 from vicokd.synthetic.plan import CLEAR, KNOWN_CLASSES, SUBTLE, plan_sequence
-from vicokd.synthetic.generate import home_assets
 from vicokd.synthetic.stats import co_visibility, compute_stats
 
-from conftest import REPO, run_snakemake, prepare_workdir, TINY_CONFIG
+from conftest import REPO, TINY_CONFIG, prepare_workdir, run_snakemake
 
 CLASSES = yaml.safe_load((REPO / "config.yaml").read_text())["dataset"]["classes"]
 TINY = {"seed": 3, "sequences": 3, "duration": [3, 4], "fps": 25, "size": 64,

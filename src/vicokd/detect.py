@@ -81,15 +81,16 @@ def _install_font(settings_dir: Path) -> None:
                 shutil.copyfile(source, tmp)
 
 
-def select_device(requested: str, where: str) -> str:
-    """'cuda' or 'cpu' from a config value auto|cpu|cuda; a demanded but absent GPU is an error."""
+def select_device(requested: str, where: str, key: str) -> str:
+    """'cuda' or 'cpu' from the config value `key` (auto|cpu|cuda); a demanded but absent GPU
+    is an error. `where` names the file the job was making."""
     import torch
     if requested not in ("auto", "cpu", "cuda"):
-        raise VicokdError(f"{where}: device must be auto, cpu or cuda, found {requested!r}")
+        raise VicokdError(f"{where}: {key} must be auto, cpu or cuda, found {requested!r}")
     has_cuda = torch.cuda.is_available()
     if requested == "cuda" and not has_cuda:
-        raise VicokdError(f"{where}: device 'cuda' is configured but no CUDA GPU is available "
-                          "(set device: auto or cpu)")
+        raise VicokdError(f"{where}: {key} is 'cuda' but no CUDA GPU is available "
+                          f"(set {key} to auto or cpu)")
     if requested == "auto":
         return "cuda" if has_cuda else "cpu"
     return requested
@@ -200,8 +201,9 @@ def build_training_set(homes: dict[str, dict], out_dir: str | os.PathLike, cfg: 
     """Write a YOLO dataset (images, labels, data.yaml) of train-split frames with true boxes.
 
     `homes` maps a home to {"frames", "split", "boxes"} paths. Per home, `cfg.frames` frames are
-    drawn at random from the train sequences, plus a quarter as many validation frames from a
-    held-out `val_fraction` of those sequences (the test split is never touched: masks are
+    drawn at random from the train sequences (at least half with a person, when there are
+    enough), plus a quarter as many validation frames, drawn uniformly, from a held-out
+    `val_fraction` of those sequences (the test split is never touched: masks are
     scored there). Returns counts and the path of data.yaml."""
     import cv2
     out = Path(out_dir).resolve()
@@ -229,7 +231,7 @@ def build_training_set(homes: dict[str, dict], out_dir: str | os.PathLike, cfg: 
         boxes_f = _open_boxes(paths["boxes"])
         try:
             for sub, ids in parts.items():
-                pool = []  # (seq, view, t) of every frame of these sequences
+                pools = {True: [], False: []}  # (seq, view, t), by whether a person is visible
                 shapes = {}
                 for sid in ids:
                     if sid not in frames_f:
@@ -239,8 +241,15 @@ def build_training_set(homes: dict[str, dict], out_dir: str | os.PathLike, cfg: 
                     check_frames(paths["frames"], ds)
                     v, t = ds.shape[:2]
                     shapes[sid] = ds.shape
-                    pool.extend((sid, vi, ti) for vi in range(v) for ti in range(t))
-                take = rng.choice(len(pool), size=min(quota[sub], len(pool)), replace=False)
+                    _, vis = true_person_boxes(paths["boxes"], sid, v, t, 1, decode_fps, f=boxes_f)
+                    for vi in range(v):
+                        for ti in range(t):
+                            pools[bool(vis[vi, ti])].append((sid, vi, ti))
+                pool = pools[True] + pools[False]
+                if sub == "train":
+                    take = sample_frames(len(pools[True]), len(pools[False]), quota[sub], rng)
+                else:  # validation keeps the homes' own share of empty frames
+                    take = rng.choice(len(pool), size=min(quota[sub], len(pool)), replace=False)
                 chosen: dict[str, list[tuple[int, int]]] = {}
                 for k in sorted(take):
                     sid, vi, ti = pool[k]
@@ -268,6 +277,20 @@ def build_training_set(homes: dict[str, dict], out_dir: str | os.PathLike, cfg: 
     data_yaml.write_text(f"path: {out}\ntrain: {out / 'images' / 'train'}\n"
                          f"val: {out / 'images' / 'val'}\nnames:\n  0: {PERSON}\n")
     return {"data": str(data_yaml), **counts}
+
+
+def sample_frames(n_pos: int, n_neg: int, quota: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices into positives-then-negatives: `quota` frames drawn without replacement, at least
+    half of them with a person when there are enough (in a home where most views see nobody
+    most of the time, uniform draws would leave few boxes to learn from)."""
+    quota = min(quota, n_pos + n_neg)
+    want_pos = max(quota // 2, int(round(quota * n_pos / max(n_pos + n_neg, 1))))
+    k_pos = min(n_pos, want_pos)
+    k_neg = min(n_neg, quota - k_pos)
+    k_pos = min(n_pos, quota - k_neg)
+    pos = rng.choice(n_pos, size=k_pos, replace=False)
+    neg = n_pos + rng.choice(n_neg, size=k_neg, replace=False)
+    return np.concatenate([pos, neg]).astype(np.int64)
 
 
 def check_frames(path, ds) -> None:
@@ -326,7 +349,7 @@ def main_detector(snakemake) -> None:
     prepare_ultralytics(work.parent / ".ultralytics" / "detector")
     import torch
     torch.set_num_threads(max(1, int(snakemake.threads)))
-    device = select_device(cfg.device, "config.yaml: detector.device")
+    device = select_device(cfg.device, str(out_weights), "detector.device")
     homes = {}
     for env, frames, split, boxes in zip(snakemake.params.homes, snakemake.input.frames,
                                          snakemake.input.split, snakemake.input.boxes):

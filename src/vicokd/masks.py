@@ -107,7 +107,7 @@ class PersonDetector:
 
 def compute_masks(frames_path, out_path, weights, cfg: MasksConfig, threads: int = 1) -> dict:
     """Run the detector over every sequence of frames.h5 and write masks.h5 atomically."""
-    device = select_device(cfg.device, f"{out_path}: masks.device")
+    device = select_device(cfg.device, str(out_path), "masks.device")
     import torch
     torch.set_num_threads(max(1, int(threads)))
     detector = PersonDetector(weights, cfg, device)
@@ -137,6 +137,10 @@ def compute_masks(frames_path, out_path, weights, cfg: MasksConfig, threads: int
                 write_dataset(g, "scores", scores, ("V", "T", "K"))
                 n_frames += V * T
                 n_seen += int(mask.sum())
+                done = seq_ids.index(sid) + 1
+                if done % 10 == 0 or done == len(seq_ids):
+                    log.info("masks: %d/%d sequences, %d frames, %.0f frames/s", done,
+                             len(seq_ids), n_frames, n_frames / max(seconds, 1e-9))
             out.attrs["frames_per_second"] = n_frames / seconds if seconds else 0.0
     finally:
         frames_f.close()
