@@ -28,6 +28,7 @@ def reference_dataset_class():
     import numpy as np
     import torch
 
+    from vicokd.dataset import normalise_frames, resize_frames
     from vicokd.frames import decode_sequence
     from vicokd.media import frame_count, read_audio
     from vicokd.spectrogram import fbank_segments, segment_audio
@@ -53,7 +54,8 @@ def reference_dataset_class():
                               for v in seq["views"]])
             idx = self.h.indices(i)
             fb = fbank[:, idx]
-            item = {"frames": self.h._images(frames[:, idx]),   # resize + normalise
+            item = {"frames": normalise_frames(resize_frames(frames[:, idx], self.h.size),
+                                               self.h.image_mean, self.h.image_std),
                     "fbank": torch.from_numpy((fb - self.h.fbank_mean) / (2 * self.h.fbank_std)),
                     "frame_index": torch.from_numpy(idx)}
             return item

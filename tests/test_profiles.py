@@ -98,3 +98,26 @@ def test_snakemake_accepts_the_profiles(tmp_path, profiles, expect):
     out = proc.stdout + proc.stderr
     assert expect in out
     assert re.search(r"decode\s+1", out) and re.search(r"split\s+1", out)
+
+
+def test_slurm_profile_puts_every_gpu_job_of_the_grid_on_a_gpu(tmp_path):
+    """Dry run of the whole grid (config.yaml) with the slurm profile: each training and masks job
+    asks for one GPU in the gpu partition, the CPU stages get the defaults."""
+    work = prepare_workdir(tmp_path)
+    proc = run_snakemake(work, "results/report.html", config=REPO / "config.yaml",
+                         extra_args=["--profile", str(SLURM.parent), "-n"])
+    out = proc.stdout + proc.stderr
+    blocks = re.findall(r"^(?:local)?rule (\w+):\n(.*?)(?=^\S|\Z)", out, re.M | re.S)
+    seen = {}
+    for rule, body in blocks:
+        res = re.search(r"^\s+resources: (.*)$", body, re.M)
+        if res:
+            seen.setdefault(rule, set()).add(res.group(1))
+    assert GPU_RULES <= set(seen), sorted(seen)
+    for rule in GPU_RULES:
+        for res in seen[rule]:
+            assert "slurm_partition=gpu" in res and "gpu=1" in res and "cpus_per_gpu=" in res, (rule, res)
+    for rule in ("decode", "spectrogram", "labels"):
+        for res in seen[rule]:
+            assert "slurm_partition=cpu" in res and "runtime=120" in res and "gpu=1" not in res, (rule, res)
+    assert re.search(r"student\s+140\b", out) and re.search(r"teacher\s+6\b", out)

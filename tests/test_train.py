@@ -122,3 +122,12 @@ def test_teacher_learns_the_fabricated_home(tmp_path_factory):
                       tiny_model_section(dropout=0.0),
                       {**TEACHER, "epochs": 8, "lr": 3e-3, "batch_size": 4}, "multitrans")
     assert m["frame_map"] > m["frame_chance"] + 15
+
+
+def test_resume_may_change_threads_and_cache(home, tmp_path):
+    o = outputs(tmp_path)
+    with pytest.raises(Killed):
+        train_teacher(home, o, tiny_model_section(), TEACHER, "multiasl", on_epoch_end=kill_after(1))
+    m = train_teacher(home, o, tiny_model_section(), {**TEACHER, "threads": 2, "cache": True},
+                      "multiasl")
+    assert m["resumed_from_epoch"] == 1

@@ -58,6 +58,23 @@ def sample_indices(length: int, t: int, train: bool, rng: np.random.Generator | 
     return (lo + (rng.random(t) * width).astype(np.int64)).astype(np.int64)
 
 
+def resize_frames(frames: np.ndarray, size: int) -> torch.Tensor:
+    """uint8 [N, T, H, W, 3] -> uint8 [N, T, 3, S, S].
+
+    Resized while still uint8 and channels-last (NHWC memory behind an NCHW view): torch's
+    antialiased bilinear has a fast path for exactly that, ~9x faster than on floats."""
+    n, t, hgt, wid, _ = frames.shape
+    x = torch.from_numpy(np.ascontiguousarray(frames)).reshape(n * t, hgt, wid, 3).permute(0, 3, 1, 2)
+    if (hgt, wid) != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x.contiguous().reshape(n, t, 3, size, size)
+
+
+def normalise_frames(frames: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    """uint8 [..., 3, S, S] -> float32, (x / 255 - mean) / std."""
+    return (frames.float() / 255.0 - mean) / std
+
+
 @dataclass
 class DataFiles:
     """The artifacts of one home."""
@@ -231,7 +248,7 @@ class SequenceDataset(Dataset):
         else:
             frames = self._resize(block["frames"][:, idx])             # only the T sampled
         item = {
-            "frames": self._normalise(frames),
+            "frames": normalise_frames(frames, self.image_mean, self.image_std),
             "frame_labels": torch.from_numpy(block["frame_labels"][idx].astype(np.float32)),
             "sequence_labels": torch.from_numpy(block["sequence_labels"].astype(np.float32)),
             "frame_index": torch.from_numpy(idx),
@@ -246,24 +263,7 @@ class SequenceDataset(Dataset):
         return item
 
     def _resize(self, frames: np.ndarray) -> torch.Tensor:
-        """uint8 [N, T, H, W, 3] -> uint8 [N, T, 3, S, S].
-
-        Resized while still uint8 and channels-last (NHWC memory behind an NCHW view): torch's
-        antialiased bilinear has a fast path for exactly that, ~9x faster than on floats."""
-        n, t, hgt, wid, _ = frames.shape
-        x = torch.from_numpy(np.ascontiguousarray(frames)).reshape(n * t, hgt, wid, 3).permute(0, 3, 1, 2)
-        if (hgt, wid) != (self.size, self.size):
-            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True,
-                              align_corners=False)
-        return x.contiguous().reshape(n, t, 3, self.size, self.size)
-
-    def _normalise(self, frames: torch.Tensor) -> torch.Tensor:
-        """uint8 [..., 3, S, S] -> float32, (x / 255 - mean) / std."""
-        return (frames.float() / 255.0 - self.image_mean) / self.image_std
-
-    def _images(self, frames: np.ndarray) -> torch.Tensor:
-        """uint8 [N, T, H, W, 3] -> the model's float32 [N, T, 3, S, S]."""
-        return self._normalise(self._resize(frames))
+        return resize_frames(frames, self.size)
 
     def close(self) -> None:
         if self._handles:

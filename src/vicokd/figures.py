@@ -23,12 +23,14 @@ from .runs import FIGURE3_METHODS, figure3_runs  # noqa: E402,F401
 from .storage import atomic_path  # noqa: E402
 
 CURVE_COLUMNS = ["epoch", "train_loss", "test_map", "test_frame_map", "lr", "seconds"]
-# Fixed colours and styles so that a method looks the same in every panel and figure.
+# Fixed colours, markers and styles so that a method looks the same in every panel. Runs that
+# tie draw the same line: the thick ViCoKD line goes underneath and thinner ones on top (zorder),
+# so every method stays visible.
 STYLE = {
-    "student": dict(color="#7f7f7f", linestyle="--", linewidth=1.6),
-    "logitkd": dict(color="#1f77b4", linestyle="-", linewidth=1.6),
-    "cokd": dict(color="#ff7f0e", linestyle="-", linewidth=1.6),
-    "vicokd": dict(color="#d62728", linestyle="-", linewidth=2.6),
+    "student": dict(color="#555555", linestyle="--", linewidth=1.4, marker="s", zorder=5),
+    "logitkd": dict(color="#1f77b4", linestyle="-", linewidth=1.6, marker="^", zorder=4),
+    "cokd": dict(color="#ff7f0e", linestyle="-", linewidth=1.8, marker="D", zorder=3),
+    "vicokd": dict(color="#d62728", linestyle="-", linewidth=4.0, marker="o", zorder=2),
 }
 
 
@@ -73,8 +75,7 @@ def plot_figure3(curves: Mapping[str, pd.DataFrame | None], path: str | os.PathL
                     absent.append(label(m, METHOD_LABELS))
                     missing.append(rid)
                     continue
-                ax.plot(df["epoch"], y, marker="o", markersize=3, label=label(m, METHOD_LABELS),
-                        **STYLE[m])
+                ax.plot(df["epoch"], y, markersize=4, label=label(m, METHOD_LABELS), **STYLE[m])
             title = f"{label(env, HOME_LABELS)}, {label(sup, SUPERVISION_LABELS)}"
             if absent:  # said in the title, where it cannot hide a curve
                 title += "\nmissing: " + ", ".join(absent)
@@ -86,7 +87,7 @@ def plot_figure3(curves: Mapping[str, pd.DataFrame | None], path: str | os.PathL
             if i == len(homes) - 1:
                 ax.set_xlabel("epoch")
     # One legend for the whole figure, always naming all four methods.
-    handles = [Line2D([], [], marker="o", markersize=3, label=label(m, METHOD_LABELS), **STYLE[m])
+    handles = [Line2D([], [], markersize=4, label=label(m, METHOD_LABELS), **STYLE[m])
                for m in FIGURE3_METHODS]
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=10,
                frameon=False, bbox_to_anchor=(0.5, 0.0))

@@ -87,7 +87,10 @@ def train_teacher(files: DataFiles, outputs: RunOutputs, model_section: dict,
     model = build_model(mcfg)
     loss_fn = supervised_loss_fn(float(teacher_section.get("lambda_seq", 1.0)),
                                  str(teacher_section.get("supervision", "frame")))
-    fingerprint = {"model": model_section, "teacher": teacher_section, "backbone": backbone,
+    # what defines the run; threads, workers and the cache change speed, not results
+    fingerprint = {"model": model_section, "backbone": backbone,
+                   "teacher": {k: v for k, v in teacher_section.items()
+                               if k not in ("threads", "workers", "cache")},
                    "classes": train_set.classes, "audio_shape": list(train_set.audio_shape),
                    "train": train_set.ids, "test": test_set.ids}
     ckpt = checkpoint_path(outputs.model)

@@ -29,9 +29,10 @@ SLURM_PROFILE = REPO / "workflow" / "profiles" / "slurm"
 TEST_PROFILE = HERE / "profile"
 STATE = Path(os.environ.get("VICOKD_SLURM_STATE", "/run/vicokd-slurm"))
 
-# Attributes and JSON keys that record when or where something ran: they may differ between runs.
+# Attributes and JSON keys that record when or where something ran, or how fast (masks.h5's
+# frames_per_second): they may differ between runs.
 VOLATILE = re.compile(r"(^|_)(time|timestamp|date|host|hostname|node|created|started|finished|"
-                      r"elapsed|wall|pid|seconds)(_|$)", re.IGNORECASE)
+                      r"elapsed|wall|pid|second|seconds|throughput|speed)(_|$)", re.IGNORECASE)
 RTOL, ATOL = 1e-5, 1e-6
 
 
@@ -96,7 +97,8 @@ def artifacts(work: Path) -> list[Path]:
     found = []
     for top in ("results", "resources"):
         for path in sorted((work / top).rglob("*")):
-            if path.suffix in (".h5", ".json") and not path.name.startswith("."):
+            hidden = any(part.startswith(".") for part in path.relative_to(work).parts)
+            if path.suffix in (".h5", ".json") and not hidden:  # not tool caches, temp files
                 found.append(path.relative_to(work))
     return found
 
@@ -244,3 +246,5 @@ def test_the_comparison_sees_changed_values_and_ignores_times(tmp_path):
         f.create_dataset("s1/x", data=np.zeros(2))
     assert "different members" in compare_h5(a, b, tmp_path, tmp_path)[0]
     assert _normalise({"path": f"{tmp_path}/v.mp4", "finished_at": 3}, tmp_path) == {"path": "<work>/v.mp4"}
+    assert VOLATILE.search("frames_per_second") and not VOLATILE.search("fps")
+    assert not VOLATILE.search("duration") and not VOLATILE.search("sequence_labels")
