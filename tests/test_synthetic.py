@@ -13,12 +13,11 @@ import yaml
 
 from vicokd.errors import VicokdError
 from vicokd.synthetic import generate_home
-from vicokd.synthetic.generate import SyntheticConfig, sequence_visibility
+from vicokd.synthetic.generate import SyntheticConfig, home_assets, sequence_visibility
 from vicokd.synthetic.plan import CLEAR, KNOWN_CLASSES, SUBTLE, plan_sequence
-from vicokd.synthetic.generate import home_assets
 from vicokd.synthetic.stats import co_visibility, compute_stats
 
-from conftest import REPO, run_snakemake, prepare_workdir, TINY_CONFIG
+from conftest import REPO, TINY_CONFIG, prepare_workdir, run_snakemake
 
 CLASSES = yaml.safe_load((REPO / "config.yaml").read_text())["dataset"]["classes"]
 TINY = {"seed": 3, "sequences": 3, "duration": [3, 4], "fps": 25, "size": 64,
@@ -237,10 +236,10 @@ def test_bad_config_is_one_line_error_and_no_output(tmp_path, section, classes, 
 
 
 @pytest.mark.e2e
-def test_synthesize_rule_on_the_tiny_config(tmp_path):
+def test_synthesize_rule_and_the_manifest_on_the_tiny_config(tmp_path):
+    # snakemake runs `synthesize` for both homes, then `manifest` reads what it wrote
     work = prepare_workdir(tmp_path)
-    run_snakemake(work, "resources/synthetic/home1/annotations.json",
-                  "resources/synthetic/home2/annotations.json")
+    run_snakemake(work, "results/home1/manifest.json", "results/home2/manifest.json")
     tiny = yaml.safe_load(TINY_CONFIG.read_text())["synthetic"]
     for env in ("home1", "home2"):
         home = work / "resources" / "synthetic" / env
@@ -251,23 +250,13 @@ def test_synthesize_rule_on_the_tiny_config(tmp_path):
         stats = json.loads((home / "synthetic_stats.json").read_text())
         assert stats["views"] == views
         assert (work / "logs" / env / "synthesize.log").exists()
-        with h5py.File(home / "boxes.h5") as f:
-            assert json.loads(f.attrs["config"])["seed"] == tiny["seed"]
-
-
-@pytest.mark.e2e
-def test_the_data_stages_read_the_generated_homes(tiny_run):
-    # tiny_run: the tiny config through synthesize, manifest, decode, spectrogram, labels, split
-    tiny = yaml.safe_load(TINY_CONFIG.read_text())["synthetic"]
-    for env in ("home1", "home2"):
-        home = tiny_run / "resources" / "synthetic" / env
-        annotations = json.loads((home / "annotations.json").read_text())
-        manifest = json.loads((tiny_run / "results" / env / "manifest.json").read_text())
+        manifest = json.loads((work / "results" / env / "manifest.json").read_text())
         assert [s["id"] for s in manifest["sequences"]] == [e["id"] for e in annotations]
         with h5py.File(home / "boxes.h5") as f:
+            assert json.loads(f.attrs["config"])["seed"] == tiny["seed"]
             for seq in manifest["sequences"]:
-                assert len(seq["views"]) == tiny["views"][env]
-                assert seq["frames"] == [f[seq["id"]]["boxes"].shape[1]] * len(seq["views"])
+                assert len(seq["views"]) == views
+                assert seq["frames"] == [f[seq["id"]]["boxes"].shape[1]] * views
                 # audio lasts as long as the video (AAC pads by at most one 1024-sample frame)
                 for a, v in zip(seq["audio_durations"], seq["video_durations"]):
                     assert v <= a <= v + 1024 / 16000 + 1e-6

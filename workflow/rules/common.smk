@@ -1,8 +1,14 @@
 # Helpers shared by the rule files. Names say what they return.
 
 import os
+import sys
 
 from snakemake.io import expand
+
+# The run ids each table shows come from the library (plain Python, shared with the table
+# code), read from this checkout's src/ as the rule scripts do (scripts/_bootstrap.py).
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+from vicokd.runs import figure3_runs, table1_runs, table2_runs, table3_runs, table4_runs
 
 HOMES = config["experiments"]["homes"]
 BACKBONES = config["experiments"]["backbones"]
@@ -49,10 +55,8 @@ def manifest_inputs(wildcards):
 
 
 def all_targets():
-    """What `snakemake` with no target builds: the furthest stage the workflow has."""
-    return expand("results/{env}/split.json", env=HOMES) + expand(
-        "results/{env}/{kind}.h5", env=HOMES, kind=["frames", "audio", "labels"]
-    )
+    """What `snakemake` with no target builds: the report, which needs every table and figure."""
+    return ["results/report.html"]
 
 
 # --- masks (workflow/rules/masks.smk)
@@ -77,3 +81,66 @@ def masks_inputs(wildcards):
 def true_boxes_path(env):
     """The generator's true person boxes of one synthetic home."""
     return os.path.join(synthetic_home_dir(env), "boxes.h5")
+
+
+# --- training (workflow/rules/train.smk)
+
+
+def training_gpus():
+    """1 when the config puts training on a GPU (model.device: cuda...), else 0; with
+    `--resources gpu=1` that keeps two training jobs off one GPU."""
+    return 1 if str(config["model"].get("device", "auto")).startswith("cuda") else 0
+
+
+# --- students (workflow/rules/train.smk)
+
+# The one method that distills nothing: it needs neither the teacher nor audio.
+METHODS_WITHOUT_TEACHER = ("student",)
+
+
+def student_run_dir(env, backbone, method, supervision, seed):
+    """Folder of one student run: results/{env}/{backbone}/{method}-{supervision}-seed{seed}."""
+    return f"results/{env}/{backbone}/{method}-{supervision}-seed{seed}"
+
+
+def student_inputs(wildcards):
+    """Data of one home; plus audio.h5 and the teacher's model.pt when the method distills."""
+    env = wildcards.env
+    inputs = {"frames": f"results/{env}/frames.h5", "labels": f"results/{env}/labels.h5",
+              "masks": f"results/{env}/masks.h5", "split": f"results/{env}/split.json"}
+    if wildcards.method not in METHODS_WITHOUT_TEACHER:
+        inputs["audio"] = f"results/{env}/audio.h5"
+        inputs["teacher"] = f"results/{env}/{wildcards.backbone}/teacher/model.pt"
+    return inputs
+
+
+# Table 1, 3, 4 and Figure 3 use one seed for every run (the paper's Table 1 shows 3-run means).
+TABLE_SEED = 0 if 0 in SEEDS else SEEDS[0]
+# The paper's published tables (reference data, never our results), read from the repository.
+PAPER_REFERENCE = os.path.join(workflow.basedir, "workflow", "reference", "paper_multisensor_home.csv")
+
+
+def run_files(runs, name="metrics.json"):
+    """results/{run id}/{name} for run ids "{env}/{backbone}/{run}"."""
+    return [f"results/{r}/{name}" for r in runs]
+
+
+def table1_run_ids():
+    return table1_runs(HOMES, BACKBONES, METHODS, SUPERVISIONS, TABLE_SEED)
+
+
+def table2_run_ids():
+    return table2_runs(HOMES, BACKBONES, SUPERVISIONS, SEEDS)
+
+
+def table3_run_ids():
+    return table3_runs(HOMES, BACKBONES)
+
+
+def table4_run_ids():
+    return table4_runs(HOMES, ABLATIONS, SUPERVISIONS, TABLE_SEED)
+
+
+def report_run_ids():
+    """Every run any table shows, once."""
+    return sorted(set(table1_run_ids() + table2_run_ids() + table3_run_ids() + table4_run_ids()))

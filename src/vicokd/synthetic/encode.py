@@ -28,7 +28,8 @@ def write_mp4(path: str | Path, video: np.ndarray, fps: float, audio: np.ndarray
         vs.options = {"preset": preset, "crf": str(crf)}
         as_ = out.add_stream("aac", rate=SAMPLE_RATE)
         as_.layout = "mono"
-        as_.options = {"aac_coder": "fast"}
+        # the fast coder, without perceptual noise substitution (keeps noise bands as recorded)
+        as_.options = {"aac_coder": "fast", "aac_pns": "0"}
         for frame in video:
             for packet in vs.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 out.mux(packet)

@@ -200,7 +200,7 @@ def generate_home(env: str, section: dict, classes: list[str], annotations: str 
     if unknown:
         raise VicokdError(f"config dataset.classes: the synthetic generator cannot make "
                           f"{', '.join(map(repr, unknown))} (it knows {', '.join(KNOWN_CLASSES)})")
-    home_assets_check = _assets(cfg, env)        # config faults surface here, before any work
+    assets = _assets(cfg, env)        # config faults surface here, before any work
     videos = Path(videos)
     # Videos go to a temporary folder renamed into place at the end: no partial output.
     tmp = videos.with_name(f".{videos.name}.tmp{os.getpid()}")
@@ -222,7 +222,7 @@ def generate_home(env: str, section: dict, classes: list[str], annotations: str 
             entries.append(entry)
         with atomic_h5(boxes, kind="synthetic_boxes", config=section) as f:
             f.attrs["home"] = env
-            f.attrs["layout"] = home_assets_check.home.style
+            f.attrs["layout"] = assets.home.style
             for r in results:
                 g = f.create_group(r["id"])
                 g.attrs["fps"] = float(cfg.fps)
@@ -233,7 +233,7 @@ def generate_home(env: str, section: dict, classes: list[str], annotations: str 
         summary = compute_stats(entries, [r["visible"] for r in results], cfg.fps, classes,
                                 subtle=[[t["subtle"] for t in r["tricks"]] for r in results],
                                 object_visible=[~np.isnan(r["object_boxes"][..., 0]) for r in results])
-        summary = {"home": env, "layout": home_assets_check.home.style, **summary}
+        summary = {"home": env, "layout": assets.home.style, **summary}
         write_json(stats, summary)
         write_json(annotations, entries)
         if videos.exists():

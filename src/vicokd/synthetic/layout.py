@@ -176,7 +176,7 @@ def _rooms_home(name: str, views: int, rng) -> Home:
 def _open_home(name: str, views: int, rng) -> Home:
     # One open-plan room, cameras spread around its walls, all aimed near the middle; plus a
     # small side room (entrance, bathroom) behind a doorway that no camera looks into.
-    w, d = 7.5, 5.5
+    w, d = 6.6, 5.0     # a living-dining room; the far end stays within ~7 m of a camera
     sw, sd = 2.6, 2.8
     yd = float(rng.uniform(0.8, sd - 0.8))
     gap = 0.9

@@ -276,8 +276,9 @@ class _Planner:
         if kind == "Wave":
             side = int(rng.integers(2))
             f = float(rng.uniform(1.5, 2.5))
-            up = np.array([0.22, 0.12, 0.05 + 0.45 * amp])
-            target = up + np.array([0.14 * amp, 0, 0]) * np.sin(2 * np.pi * f * dt)[:, None]
+            # the hand well above the head, swinging ~0.4 m: a few pixels even at 32 px
+            up = np.array([0.2, 0.1, 0.05 + 0.5 * amp])
+            target = up + np.array([0.2 * amp, 0, 0]) * np.sin(2 * np.pi * f * dt)[:, None]
             h[:, side] = h[:, side] + env * (target - h[:, side])
         elif kind == "Stretch":
             sway = 0.08 * np.sin(2 * np.pi * 0.4 * dt)[:, None]

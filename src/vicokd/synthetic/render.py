@@ -9,7 +9,6 @@ once inside its own bounding box, so the cost is a few dozen numpy calls per chu
 from __future__ import annotations
 
 import colorsys
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,8 +32,8 @@ PARTS = (
     ("hip_r", "kn_r", 0.09, "legs"), ("kn_r", "ft_r", 0.085, "legs"),
     ("hip_l", "hip_r", 0.11, "legs"),
     ("pelvis", "neck", 0.17, "shirt"), ("sh_l", "sh_r", 0.09, "shirt"),
-    ("sh_l", "el_l", 0.08, "shirt"), ("el_l", "ha_l", 0.07, "skin"),
-    ("sh_r", "el_r", 0.08, "shirt"), ("el_r", "ha_r", 0.07, "skin"),
+    ("sh_l", "el_l", 0.09, "shirt"), ("el_l", "ha_l", 0.085, "skin"),
+    ("sh_r", "el_r", 0.09, "shirt"), ("el_r", "ha_r", 0.085, "skin"),
     ("head", "head", 0.13, "skin"), ("hair", "hair", 0.125, "hair"),
 )
 BALL_RADIUS = 0.2

@@ -1,0 +1,285 @@
+"""Training data from the HDF5 artifacts only (never an mp4): T sampled frames of every view.
+
+Per sequence the dataset reads `frames.h5` `/{id}/frames` uint8 [V, L, H, W, 3],
+`audio.h5` `/{id}/fbank` float16 [V, L, Lf, M], `labels.h5` `/{id}/frame_labels` [L, C] and
+`sequence_labels` [C], `masks.h5` `/{id}/mask` bool [V, L], and the ids of one half of
+`split.json`. An item is a dict of tensors (batches add a leading B):
+
+    frames          float32 [N, T, 3, S, S]  resized to S = image_size, normalised
+    fbank           float32 [N, T, Lf, M]    normalised as AST does ((x - mean) / (2 std)), with
+                                             the mean/std that audio.h5 records
+    frame_labels    float32 [T, C]           labels of the sampled frames
+    sequence_labels float32 [C]
+    masks           float32 [N, T]           a person is seen (1) or not (0)
+    frame_index     int64   [T]              which decoded frames were sampled
+    index           int64   []               position in the dataset
+
+Reads take a sequence's whole block and index it in numpy: h5py point selection along an axis
+(`ds[:, [i, j]]`) costs tens of ms, a block read about one. Files open once per process (so
+once per DataLoader worker), never per item. With `cache=True` each sequence's block is read
+once per process and kept in memory (frames already resized, uint8; fbank float16): later
+epochs only index it. The embedded default needs ~0.3 GB per home for that; real homes with
+long sequences may not fit, so it is a switch (teacher/student `cache:`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from .errors import VicokdError
+from .storage import check_dataset, open_h5, read_json
+
+# AST's published fbank statistics (AudioSet); config may override them.
+FBANK_MEAN = -4.2677393
+FBANK_STD = 4.5689974
+
+
+def sample_indices(length: int, t: int, train: bool, rng: np.random.Generator | None = None
+                   ) -> np.ndarray:
+    """T frame indices out of `length` decoded frames.
+
+    Evaluation: floor(k L / T). Training: uniform in [floor(k L / T), floor((k+1) L / T)),
+    or floor(k L / T) when that interval is empty (L < T: frames repeat)."""
+    if length < 1:
+        raise ValueError("a sequence needs at least one frame")
+    k = np.arange(t)
+    lo = (k * length) // t
+    if not train:
+        return lo.astype(np.int64)
+    hi = ((k + 1) * length) // t
+    width = np.maximum(hi - lo, 1)
+    rng = rng if rng is not None else np.random.default_rng()
+    return (lo + (rng.random(t) * width).astype(np.int64)).astype(np.int64)
+
+
+def resize_frames(frames: np.ndarray, size: int) -> torch.Tensor:
+    """uint8 [N, T, H, W, 3] -> uint8 [N, T, 3, S, S].
+
+    Resized while still uint8 and channels-last (NHWC memory behind an NCHW view): torch's
+    antialiased bilinear has a fast path for exactly that, ~9x faster than on floats."""
+    n, t, hgt, wid, _ = frames.shape
+    x = torch.from_numpy(np.ascontiguousarray(frames)).reshape(n * t, hgt, wid, 3).permute(0, 3, 1, 2)
+    if (hgt, wid) != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x.contiguous().reshape(n, t, 3, size, size)
+
+
+def normalise_frames(frames: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    """uint8 [..., 3, S, S] -> float32, (x / 255 - mean) / std."""
+    return (frames.float() / 255.0 - mean) / std
+
+
+@dataclass
+class DataFiles:
+    """The artifacts of one home."""
+    frames: str
+    labels: str
+    split: str
+    audio: str | None = None            # None: visual-only (student) data
+    masks: str | None = None
+
+
+@dataclass
+class SequenceInfo:
+    seq_id: str
+    views: int
+    length: int
+
+
+class SequenceDataset(Dataset):
+    """One half ("train" or "test") of a home's split, checked against every artifact."""
+
+    def __init__(self, files: DataFiles, subset: str, frames: int, image_size: int,
+                 train: bool, seed: int = 0, image_mean: float = 0.5, image_std: float = 0.5,
+                 fbank_mean: float | None = None, fbank_std: float | None = None,
+                 cache: bool = False):
+        self.files = files
+        self.subset = subset
+        self.t = int(frames)
+        self.size = int(image_size)
+        self.train = train
+        self.seed = int(seed)
+        self.epoch = 0
+        self.image_mean, self.image_std = float(image_mean), float(image_std)
+        self.fbank_mean, self.fbank_std = fbank_mean, fbank_std
+        self.cache = bool(cache)
+        self._cache: dict[str, dict] = {}
+        self._handles: dict | None = None
+        self._pid = None
+        self.ids = self._split_ids()
+        self.sequences, self.classes, self.num_classes, self.audio_shape = self._check()
+        self.views = self.sequences[0].views
+
+    # -- checks made once, before any training step -------------------------------------------
+    def _split_ids(self) -> list[str]:
+        split = read_json(self.files.split)
+        if not isinstance(split, dict) or self.subset not in split:
+            raise VicokdError(f"{self.files.split}: no '{self.subset}' list of sequence ids")
+        ids = [str(s) for s in split[self.subset]]
+        if not ids:
+            raise VicokdError(f"{self.files.split}: the '{self.subset}' split is empty")
+        return ids
+
+    def _check(self):
+        names = [("frames", self.files.frames), ("labels", self.files.labels)]
+        if self.files.audio:
+            names.append(("audio", self.files.audio))
+        if self.files.masks:
+            names.append(("masks", self.files.masks))
+        handles = {kind: open_h5(path, kind) for kind, path in names}
+        try:
+            return self._check_open(handles)
+        finally:
+            for f in handles.values():
+                f.close()
+
+    def _check_open(self, h):
+        classes = h["labels"].attrs.get("classes")
+        classes = [str(c) for c in classes] if classes is not None else None
+        seqs, num_classes, audio_shape, views = [], None, None, None
+        for sid in self.ids:
+            for kind, f in h.items():
+                if sid not in f:
+                    raise VicokdError(f"{self.files.split}: sequence '{sid}' of the "
+                                      f"'{self.subset}' split is not in {f.filename}")
+            fr = h["frames"][sid]["frames"]
+            check_dataset(self.files.frames, fr, 5, np.uint8, {4: 3})
+            v, length = fr.shape[:2]
+            if views is None:
+                views = v
+            elif v != views:
+                raise VicokdError(f"{self.files.frames}:/{sid}/frames: {v} views, other sequences "
+                                  f"of this home have {views}")
+            lab = h["labels"][sid]
+            check_dataset(self.files.labels, lab["frame_labels"], 2, np.uint8, {0: length})
+            c = lab["frame_labels"].shape[1]
+            check_dataset(self.files.labels, lab["sequence_labels"], 1, np.uint8, {0: c})
+            if num_classes is None:
+                num_classes = c
+            elif c != num_classes:
+                raise VicokdError(f"{self.files.labels}:/{sid}/frame_labels: {c} classes, other "
+                                  f"sequences have {num_classes}")
+            if "audio" in h:
+                fb = h["audio"][sid]["fbank"]
+                check_dataset(self.files.audio, fb, 4, np.float16, {0: v, 1: length})
+                if audio_shape is None:
+                    audio_shape = tuple(fb.shape[2:])
+                elif tuple(fb.shape[2:]) != audio_shape:
+                    raise VicokdError(f"{self.files.audio}:/{sid}/fbank: segment shape "
+                                      f"{tuple(fb.shape[2:])}, other sequences have {audio_shape}")
+            if "masks" in h:
+                check_dataset(self.files.masks, h["masks"][sid]["mask"], 2, np.bool_,
+                              {0: v, 1: length})
+            if length < 1:
+                raise VicokdError(f"{self.files.frames}:/{sid}/frames: no frames")
+            seqs.append(SequenceInfo(sid, v, length))
+        if classes is not None and len(classes) != num_classes:
+            raise VicokdError(f"{self.files.labels}: attribute 'classes' names {len(classes)} "
+                              f"classes, the label arrays have {num_classes}")
+        if classes is None:
+            classes = [f"class{i}" for i in range(num_classes)]
+        if "audio" in h:
+            # the spectrogram stage records the home's fbank statistics; else AST's AudioSet ones
+            if self.fbank_mean is None:
+                self.fbank_mean = float(h["audio"].attrs.get("fbank_mean", FBANK_MEAN))
+            if self.fbank_std is None:
+                self.fbank_std = float(h["audio"].attrs.get("fbank_std", FBANK_STD))
+        return seqs, classes, num_classes, audio_shape
+
+    # -- reading ------------------------------------------------------------------------------
+    def set_epoch(self, epoch: int) -> None:
+        """Training samples depend on (seed, epoch, item) only: repeatable, resumable."""
+        self.epoch = int(epoch)
+
+    def _open(self) -> dict:
+        # one set of handles per process: a forked DataLoader worker must not share them
+        if self._handles is None or self._pid != os.getpid():
+            kinds = {"frames": self.files.frames, "labels": self.files.labels,
+                     "audio": self.files.audio, "masks": self.files.masks}
+            self._handles = {k: open_h5(p, k) for k, p in kinds.items() if p}
+            self._pid = os.getpid()
+        return self._handles
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_handles"] = None
+        state["_cache"] = {}
+        return state
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def indices(self, i: int) -> np.ndarray:
+        info = self.sequences[i]
+        rng = np.random.default_rng([self.seed, self.epoch, i]) if self.train else None
+        return sample_indices(info.length, self.t, self.train, rng)
+
+    def _block(self, sid: str) -> dict:
+        """The whole stored block of one sequence, as the item needs it: read once per item, or
+        once per process when `cache` is on (the frames then kept resized, uint8)."""
+        if self.cache and sid in self._cache:
+            return self._cache[sid]
+        h = self._open()
+        labels = h["labels"][sid]
+        block = {"frames": h["frames"][sid]["frames"][()],              # [N, L, H, W, 3] uint8
+                 "frame_labels": labels["frame_labels"][()],
+                 "sequence_labels": labels["sequence_labels"][()]}
+        if "audio" in h:
+            block["fbank"] = h["audio"][sid]["fbank"][()]               # [N, L, Lf, M] float16
+        if "masks" in h:
+            block["mask"] = h["masks"][sid]["mask"][()]
+        if self.cache:
+            block["frames"] = self._resize(block["frames"])             # [N, L, 3, S, S] uint8
+            self._cache[sid] = block
+        return block
+
+    def __getitem__(self, i: int) -> dict:
+        sid = self.sequences[i].seq_id
+        idx = self.indices(i)
+        block = self._block(sid)
+        if self.cache:
+            frames = block["frames"][:, torch.from_numpy(idx)]
+        else:
+            frames = self._resize(block["frames"][:, idx])             # only the T sampled
+        item = {
+            "frames": normalise_frames(frames, self.image_mean, self.image_std),
+            "frame_labels": torch.from_numpy(block["frame_labels"][idx].astype(np.float32)),
+            "sequence_labels": torch.from_numpy(block["sequence_labels"].astype(np.float32)),
+            "frame_index": torch.from_numpy(idx),
+            "index": torch.tensor(i),
+        }
+        if "fbank" in block:
+            fb = torch.from_numpy(block["fbank"][:, idx])                # [N, T, Lf, M] f16
+            # half -> float in torch: numpy's float16 conversion is several times slower
+            item["fbank"] = (fb.float() - self.fbank_mean) / (2 * self.fbank_std)
+        if "mask" in block:
+            item["masks"] = torch.from_numpy(block["mask"][:, idx].astype(np.float32))
+        return item
+
+    def _resize(self, frames: np.ndarray) -> torch.Tensor:
+        return resize_frames(frames, self.size)
+
+    def close(self) -> None:
+        if self._handles:
+            for f in self._handles.values():
+                f.close()
+        self._handles = None
+
+
+def split_datasets(files: DataFiles, model_section: dict, seed: int, cache: bool = False
+                   ) -> tuple[SequenceDataset, SequenceDataset]:
+    """The train half (random sampling) and the test half (deterministic sampling) of a home,
+    sized from the `model:` section (frames, image_size, normalize)."""
+    norm = model_section.get("normalize", {}) or {}
+    common = dict(frames=model_section["frames"], image_size=model_section["image_size"],
+                  seed=seed, image_mean=norm.get("image_mean", 0.5),
+                  image_std=norm.get("image_std", 0.5), fbank_mean=norm.get("fbank_mean"),
+                  fbank_std=norm.get("fbank_std"), cache=cache)
+    return (SequenceDataset(files, "train", train=True, **common),
+            SequenceDataset(files, "test", train=False, **common))

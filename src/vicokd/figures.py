@@ -1,0 +1,114 @@
+"""Figure 3 of the paper: test mAP per epoch with MultiASL, for the non-distilled student,
+LogitKD, CoKD and ViCoKD, one panel per home and supervision."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on a cluster node or in CI
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .errors import VicokdError  # noqa: E402
+from .report import (ABLATION_BACKBONE, HOME_LABELS, METHOD_LABELS, SUPERVISION_LABELS,  # noqa: E402
+                     data_note, label, run_id, run_id_of_path, student_run)
+from .runs import FIGURE3_METHODS, figure3_runs  # noqa: E402,F401
+from .storage import atomic_path  # noqa: E402
+
+CURVE_COLUMNS = ["epoch", "train_loss", "test_map", "test_frame_map", "lr", "seconds"]
+# Fixed colours, markers and styles so that a method looks the same in every panel. Runs that
+# tie draw the same line: the thick ViCoKD line goes underneath and thinner ones on top (zorder),
+# so every method stays visible.
+STYLE = {
+    "student": dict(color="#555555", linestyle="--", linewidth=1.4, marker="s", zorder=5),
+    "logitkd": dict(color="#1f77b4", linestyle="-", linewidth=1.6, marker="^", zorder=4),
+    "cokd": dict(color="#ff7f0e", linestyle="-", linewidth=1.8, marker="D", zorder=3),
+    "vicokd": dict(color="#d62728", linestyle="-", linewidth=4.0, marker="o", zorder=2),
+}
+
+
+def load_curves(paths: Iterable[str | os.PathLike]) -> dict[str, pd.DataFrame | None]:
+    """Run id -> its curve.csv (None when the file does not exist); a malformed file is an
+    error naming it."""
+    out: dict[str, pd.DataFrame | None] = {}
+    for path in paths:
+        rid = run_id_of_path(path)
+        if not Path(path).exists():
+            out[rid] = None
+            continue
+        try:
+            df = pd.read_csv(path)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise VicokdError(f"{path}: not a readable curve CSV ({exc})") from None
+        lacking = [c for c in ("epoch", "test_map", "test_frame_map") if c not in df.columns]
+        if lacking:
+            raise VicokdError(f"{path}: curve lacks columns {lacking}")
+        out[rid] = df
+    return out
+
+
+def plot_figure3(curves: Mapping[str, pd.DataFrame | None], path: str | os.PathLike,
+                 homes: Sequence[str], supervisions: Sequence[str], seed: int = 0,
+                 column: str = "test_map", data_format: str = "synthetic") -> list[str]:
+    """Draw the grid (rows homes, columns supervisions) and write a PNG atomically.
+    Returns the run ids that had no curve (drawn as a note in their panel)."""
+    ylabel = "test frame-level mAP [%]" if column == "test_frame_map" else "test mAP [%]"
+    fig, axes = plt.subplots(len(homes), len(supervisions), squeeze=False, sharex=True,
+                             figsize=(5.2 * len(supervisions), 3.6 * len(homes)))
+    missing = []
+    for i, env in enumerate(homes):
+        for j, sup in enumerate(supervisions):
+            ax = axes[i][j]
+            absent = []
+            for m in FIGURE3_METHODS:
+                rid = run_id(env, ABLATION_BACKBONE, student_run(m, sup, seed))
+                df = curves.get(rid)
+                y = None if df is None else pd.to_numeric(df[column], errors="coerce")
+                if y is None or y.notna().sum() == 0:
+                    absent.append(label(m, METHOD_LABELS))
+                    missing.append(rid)
+                    continue
+                ax.plot(df["epoch"], y, markersize=4, label=label(m, METHOD_LABELS), **STYLE[m])
+            title = f"{label(env, HOME_LABELS)}, {label(sup, SUPERVISION_LABELS)}"
+            if absent:  # said in the title, where it cannot hide a curve
+                title += "\nmissing: " + ", ".join(absent)
+            ax.set_title(title, fontsize=11, color="#b00000" if absent else "black")
+            ax.grid(alpha=0.3)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            if j == 0:
+                ax.set_ylabel(ylabel)
+            if i == len(homes) - 1:
+                ax.set_xlabel("epoch")
+    # One legend for the whole figure, always naming all four methods.
+    handles = [Line2D([], [], markersize=4, label=label(m, METHOD_LABELS), **STYLE[m])
+               for m in FIGURE3_METHODS]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=10,
+               frameon=False, bbox_to_anchor=(0.5, 0.0))
+    what = "frame-level mAP" if column == "test_frame_map" else "mAP"
+    fig.suptitle(f"Test {what} per epoch, MultiASL backbone, seed {seed}"
+                 + (" (synthetic data)" if data_format == "synthetic" else ""), fontsize=12)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return missing
+
+
+def figure3_main(snakemake) -> None:
+    exp = dict(snakemake.params.experiments)
+    seed = int(snakemake.params.seed)
+    curves = load_curves(snakemake.input.curves)
+    for column, out in (("test_map", snakemake.output.png),
+                        ("test_frame_map", snakemake.output.frame_png)):
+        missing = plot_figure3(curves, out, exp["homes"], exp["supervision"], seed, column,
+                               snakemake.params.data_format)
+        if missing:
+            logging.getLogger("vicokd").warning("figure 3 (%s): no curve for %s", column,
+                                                ", ".join(missing))

@@ -1,0 +1,451 @@
+"""The audio-visual teacher and the visual-only student (paper §3), on three fusion backbones.
+
+Shapes: B sequences, N views, T frames, C classes, D features, L fbank frames, M mel bins.
+
+    frames [B, N, T, 3, S, S] --ViT (shared over views)--> F_v [B, N, T, D]
+    fbank  [B, N, T, L, M]    --AST (shared over views)--> F_a [B, N, T, D]
+        (student: no fbank; F_a = adapter(F_v), a Linear-ReLU-Linear, eq. 6)
+    F_attn = CrossAttn(q = F_v + PE, k = v = F_a + PE) per view over time   (eq. 2-3)
+    F_av = F_v + F_attn
+    F_fusion = TemporalEncoder(F_av + PE) per view                          (eq. 4)
+    view_frame_logits = h(F_fusion)                              [B, N, T, C]
+    the backbone fuses the views -> frame_logits [B, T, C], sequence_logits [B, C]
+
+Backbones (implementations in the style of the cited papers, not their code):
+- multitrans: one fusion Transformer over all N*T view-time tokens (+ a learned view embedding);
+  fused frame = per-time mean of the fused tokens, sequence = their temporal mean.
+- multiasl: fused frame features = max over views; an actionness head picks the top-k frames
+  (k = T // 8) whose class activations make the sequence logits; an action-selection loss trains
+  actionness towards frames whose top class is in the sequence labels.
+- multitsf: at each time step a "device" Transformer over the N views, mean over views; a
+  per-view, per-frame human-presence head trained with BCE on the detection masks.
+
+`model(frames, fbank)` returns a dict with the keys in OUTPUT_KEYS (plus backbone extras:
+`actionness` [B, T] for multiasl, `presence_logits` [B, N, T] for multitsf);
+`model.auxiliary_loss(outputs, batch)` returns the backbone's own loss and its parts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint as torch_checkpoint
+
+from .errors import VicokdError
+
+BACKBONES = ("multitrans", "multiasl", "multitsf")
+OUTPUT_KEYS = ("sequence_logits", "frame_logits", "view_frame_logits",
+               "F_v", "F_a", "F_attn", "F_av", "F_fusion")
+
+
+@dataclass
+class EncoderConfig:
+    """One transformers encoder: sizes for random init, or a local checkpoint directory."""
+    layers: int = 1
+    heads: int = 2
+    intermediate_size: int = 128
+    hidden_size: int | None = None      # None = the model's hidden_size
+    patch_size: int = 8
+    stride: int | None = None           # AST only: patch stride (None = patch_size, no overlap)
+    checkpoint: str | None = None       # a local directory (config.json + weights); never a hub id
+
+
+@dataclass
+class AVModelConfig:
+    """Sizes shared by every backbone. `audio=False` builds the visual-only student."""
+    num_classes: int
+    mel_bins: int = 128
+    audio_length: int = 38              # L: fbank frames per decoded frame
+    frames: int = 16                    # T: frames sampled per sequence
+    image_size: int = 32                # ViT input (frames are resized on the fly)
+    hidden_size: int = 64               # D
+    vit: EncoderConfig = field(default_factory=lambda: EncoderConfig(patch_size=8))
+    ast: EncoderConfig = field(default_factory=lambda: EncoderConfig(patch_size=16))
+    attention_heads: int = 2            # cross-modal attention
+    temporal_layers: int = 1
+    temporal_heads: int = 2
+    dropout: float = 0.1
+    audio: bool = True
+    gradient_checkpointing: bool = False
+    max_views: int = 16                 # size of the learned view embedding table
+
+    @property
+    def backbone(self) -> str:
+        raise NotImplementedError
+
+
+@dataclass
+class MultiTransConfig(AVModelConfig):
+    fusion_layers: int = 1
+    fusion_heads: int = 2
+
+    @property
+    def backbone(self) -> str:
+        return "multitrans"
+
+
+@dataclass
+class MultiASLConfig(AVModelConfig):
+    topk_divisor: int = 8               # k = max(1, T // topk_divisor)
+    action_selection_weight: float = 1.0
+
+    @property
+    def backbone(self) -> str:
+        return "multiasl"
+
+
+@dataclass
+class MultiTSFConfig(AVModelConfig):
+    device_layers: int = 1
+    device_heads: int = 2
+    presence_weight: float = 1.0
+
+    @property
+    def backbone(self) -> str:
+        return "multitsf"
+
+
+CONFIG_CLASSES = {"multitrans": MultiTransConfig, "multiasl": MultiASLConfig,
+                  "multitsf": MultiTSFConfig}
+
+
+def model_config(section: dict, backbone: str, num_classes: int, mel_bins: int,
+                 audio_length: int, audio: bool = True) -> AVModelConfig:
+    """Build a backbone's dataclass config from the `model:` section of config.yaml."""
+    if backbone not in CONFIG_CLASSES:
+        raise VicokdError(f"config model: unknown backbone '{backbone}' (one of {', '.join(BACKBONES)})")
+    cls = CONFIG_CLASSES[backbone]
+    names = {f.name for f in fields(cls)}
+    kwargs = {}
+    for key, value in section.items():
+        if key in ("vit", "ast"):
+            enc = {k: v for k, v in value.items() if k in {f.name for f in fields(EncoderConfig)}}
+            kwargs[key] = EncoderConfig(**enc)
+        elif key == "temporal":
+            kwargs["temporal_layers"] = value.get("layers", 1)
+            kwargs["temporal_heads"] = value.get("heads", 2)
+        elif key == "fusion" and backbone == "multitrans":
+            kwargs["fusion_layers"] = value.get("layers", 1)
+            kwargs["fusion_heads"] = value.get("heads", 2)
+        elif key == "fusion" and backbone == "multitsf":
+            kwargs["device_layers"] = value.get("layers", 1)
+            kwargs["device_heads"] = value.get("heads", 2)
+        elif key == "patch_size":
+            pass                        # the ViT's patch, applied below
+        elif key in names:
+            kwargs[key] = value
+    if "patch_size" in section:
+        kwargs.setdefault("vit", EncoderConfig(patch_size=8)).patch_size = int(section["patch_size"])
+    kwargs.pop("audio", None)
+    return cls(num_classes=num_classes, mel_bins=mel_bins, audio_length=audio_length,
+               audio=audio, **kwargs)
+
+
+def config_to_dict(cfg: AVModelConfig) -> dict:
+    """Plain-dict form (stored in checkpoints and model.pt)."""
+    return {"backbone": cfg.backbone, **asdict(cfg)}
+
+
+def config_from_dict(d: dict) -> AVModelConfig:
+    d = dict(d)
+    cls = CONFIG_CLASSES[d.pop("backbone")]
+    d["vit"] = EncoderConfig(**d["vit"])
+    d["ast"] = EncoderConfig(**d["ast"])
+    return cls(**d)
+
+
+def sinusoidal_encoding(length: int, dim: int) -> torch.Tensor:
+    """Fixed sine/cosine positional encodings [length, dim] (any T, no table to outgrow)."""
+    pos = torch.arange(length, dtype=torch.float32)[:, None]
+    div = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    pe = torch.zeros(length, dim)
+    pe[:, 0::2] = torch.sin(pos * div)
+    pe[:, 1::2] = torch.cos(pos * div[: dim // 2])
+    return pe
+
+
+def _transformer(d: int, heads: int, layers: int, dropout: float) -> nn.TransformerEncoder:
+    layer = nn.TransformerEncoderLayer(d, heads, dim_feedforward=2 * d, dropout=dropout,
+                                       batch_first=True, norm_first=True)
+    # nested tensors only pay off with padding masks; they warn with norm_first
+    return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+
+
+def _check_local_dir(path: str, what: str) -> Path:
+    p = Path(path)
+    if not (p / "config.json").is_file():
+        raise VicokdError(f"{p}: {what} checkpoint must be a local directory with config.json "
+                          "and weights (hub ids are not fetched)")
+    return p
+
+
+def build_vit(cfg: AVModelConfig, saved: dict | None = None):
+    """ViTModel from config (random init), from a local checkpoint directory, or (`saved`, the
+    encoder's transformers config stored in model.pt) with the shape a checkpoint had."""
+    from transformers import ViTConfig, ViTModel
+
+    enc = cfg.vit
+    if saved is not None:
+        return ViTModel(ViTConfig.from_dict(saved), add_pooling_layer=False)
+    if enc.checkpoint:
+        path = _check_local_dir(enc.checkpoint, "ViT")
+        model = ViTModel.from_pretrained(str(path), local_files_only=True, add_pooling_layer=False)
+    else:
+        vc = ViTConfig(hidden_size=enc.hidden_size or cfg.hidden_size, num_hidden_layers=enc.layers,
+                       num_attention_heads=enc.heads, intermediate_size=enc.intermediate_size,
+                       image_size=cfg.image_size, patch_size=enc.patch_size,
+                       hidden_dropout_prob=cfg.dropout, attention_probs_dropout_prob=0.0)
+        model = ViTModel(vc, add_pooling_layer=False)
+    return model
+
+
+def build_ast(cfg: AVModelConfig, saved: dict | None = None):
+    """ASTModel sized for one frame's fbank segment [L, M].
+
+    A local checkpoint made for long clips (max_length 1024) gets its position embeddings
+    interpolated, over the time axis of the patch grid, to the segment length."""
+    from transformers import ASTConfig, ASTModel
+
+    enc = cfg.ast
+    if saved is not None:
+        return ASTModel(ASTConfig.from_dict(saved))
+    if not enc.checkpoint:
+        stride = enc.stride or enc.patch_size
+        ac = ASTConfig(hidden_size=enc.hidden_size or cfg.hidden_size, num_hidden_layers=enc.layers,
+                       num_attention_heads=enc.heads, intermediate_size=enc.intermediate_size,
+                       patch_size=enc.patch_size, frequency_stride=stride, time_stride=stride,
+                       max_length=cfg.audio_length, num_mel_bins=cfg.mel_bins,
+                       hidden_dropout_prob=cfg.dropout, attention_probs_dropout_prob=0.0)
+        return ASTModel(ac)
+    path = _check_local_dir(enc.checkpoint, "AST")
+    source = ASTModel.from_pretrained(str(path), local_files_only=True)
+    sc = source.config
+    if sc.num_mel_bins != cfg.mel_bins:
+        raise VicokdError(f"{path}: AST checkpoint expects {sc.num_mel_bins} mel bins, the data has "
+                          f"{cfg.mel_bins}")
+    tc = ASTConfig(**{**sc.to_dict(), "max_length": cfg.audio_length})
+    target = ASTModel(tc)
+    state = source.state_dict()
+    key = "embeddings.position_embeddings"
+    old = state[key]                                            # [1, 2 + F*Told, D]
+    f_dim, t_old = source.embeddings.get_shape(sc)
+    f_new, t_new = target.embeddings.get_shape(tc)
+    grid = old[:, 2:].reshape(1, f_dim, t_old, -1).permute(0, 3, 1, 2)   # [1, D, F, Told]
+    grid = F.interpolate(grid, size=(f_new, t_new), mode="bilinear", align_corners=False)
+    state[key] = torch.cat([old[:, :2], grid.permute(0, 2, 3, 1).reshape(1, f_new * t_new, -1)], 1)
+    target.load_state_dict(state)
+    return target
+
+
+class AVModel(nn.Module):
+    """Encoders + cross-modal attention + temporal encoder + classifier; backbones subclass it."""
+
+    def __init__(self, cfg: AVModelConfig, encoder_configs: dict | None = None):
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.hidden_size
+        saved = encoder_configs or {}
+        self.vit = build_vit(cfg, saved.get("vit"))
+        self.vit_image_size = self.vit.config.image_size
+        self.v_proj = nn.Linear(self.vit.config.hidden_size, d) \
+            if self.vit.config.hidden_size != d else nn.Identity()
+        if cfg.audio:
+            self.ast = build_ast(cfg, saved.get("ast"))
+            self.a_proj = nn.Linear(self.ast.config.hidden_size, d) \
+                if self.ast.config.hidden_size != d else nn.Identity()
+        else:
+            # eq. 6: pseudo-audio features from the visual ones
+            self.adapter = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d))
+        self.cross_attn = nn.MultiheadAttention(d, cfg.attention_heads, dropout=cfg.dropout,
+                                                batch_first=True)
+        self.temporal = _transformer(d, cfg.temporal_heads, cfg.temporal_layers, cfg.dropout)
+        self.classifier = nn.Linear(d, cfg.num_classes)        # h
+        self.register_buffer("pe", sinusoidal_encoding(max(cfg.frames, 512), d), persistent=False)
+        if cfg.gradient_checkpointing:
+            for enc in [self.vit] + ([self.ast] if cfg.audio else []):
+                # transformers 5 renamed it; keep both spellings working
+                (getattr(enc, "activation_checkpointing_enable", None)
+                 or enc.gradient_checkpointing_enable)()
+
+    # -- encoders -----------------------------------------------------------------------------
+    def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """frames [B, N, T, 3, S, S] float -> F_v [B, N, T, D]."""
+        b, n, t = frames.shape[:3]
+        x = frames.reshape(b * n * t, *frames.shape[3:])
+        interp = x.shape[-1] != self.vit_image_size
+        out = self.vit(pixel_values=x, interpolate_pos_encoding=interp).last_hidden_state[:, 0]
+        return self.v_proj(out).reshape(b, n, t, -1)
+
+    def encode_audio(self, fbank: torch.Tensor) -> torch.Tensor:
+        """fbank [B, N, T, L, M] float -> F_a [B, N, T, D]."""
+        b, n, t = fbank.shape[:3]
+        out = self.ast(input_values=fbank.reshape(b * n * t, *fbank.shape[3:])).pooler_output
+        return self.a_proj(out).reshape(b, n, t, -1)
+
+    # -- shared trunk ---------------------------------------------------------------------------
+    def trunk(self, frames: torch.Tensor, fbank: torch.Tensor | None) -> dict:
+        b, n, t = frames.shape[:3]
+        f_v = self.encode_frames(frames)
+        if self.cfg.audio:
+            if fbank is None:
+                raise VicokdError("the audio-visual model needs fbank input (is this a student "
+                                  "checkpoint loaded as a teacher?)")
+            f_a = self.encode_audio(fbank)
+        else:
+            f_a = self.adapter(f_v)
+        pe = self.pe[:t]
+        q = (f_v + pe).reshape(b * n, t, -1)
+        kv = (f_a + pe).reshape(b * n, t, -1)
+        f_attn = self.cross_attn(q, kv, kv, need_weights=False)[0].reshape(b, n, t, -1)
+        f_av = f_v + f_attn
+        x = (f_av + pe).reshape(b * n, t, -1)
+        if self.cfg.gradient_checkpointing and self.training:
+            f_fusion = torch_checkpoint(self.temporal, x, use_reentrant=False)
+        else:
+            f_fusion = self.temporal(x)
+        f_fusion = f_fusion.reshape(b, n, t, -1)
+        return {"F_v": f_v, "F_a": f_a, "F_attn": f_attn, "F_av": f_av, "F_fusion": f_fusion,
+                "view_frame_logits": self.classifier(f_fusion)}
+
+    def fuse(self, out: dict) -> dict:
+        raise NotImplementedError
+
+    def forward(self, frames: torch.Tensor, fbank: torch.Tensor | None = None) -> dict:
+        out = self.trunk(frames, fbank)
+        out.update(self.fuse(out))
+        return out
+
+    def auxiliary_loss(self, out: dict, batch: dict) -> tuple[torch.Tensor, dict]:
+        """The backbone's own training loss (zero for multitrans)."""
+        return out["sequence_logits"].new_zeros(()), {}
+
+
+class MultiTrans(AVModel):
+    """View attention: a fusion Transformer attends across all views and times."""
+
+    def __init__(self, cfg: MultiTransConfig, encoder_configs: dict | None = None):
+        super().__init__(cfg, encoder_configs)
+        self.view_embedding = nn.Embedding(cfg.max_views, cfg.hidden_size)
+        self.fusion = _transformer(cfg.hidden_size, cfg.fusion_heads, cfg.fusion_layers, cfg.dropout)
+
+    def fuse(self, out):
+        f = out["F_fusion"]
+        b, n, t, d = f.shape
+        tokens = f + self.view_embedding.weight[:n][None, :, None, :]
+        fused = self.fusion(tokens.reshape(b, n * t, d)).reshape(b, n, t, d)
+        frame_feats = fused.mean(1)                                     # [B, T, D]
+        return {"fused_tokens": fused,
+                "frame_logits": self.classifier(frame_feats),
+                "sequence_logits": self.classifier(frame_feats.mean(1))}
+
+
+class MultiASL(AVModel):
+    """Action selection: actionness picks the top-k frames that make the sequence logits."""
+
+    def __init__(self, cfg: MultiASLConfig, encoder_configs: dict | None = None):
+        super().__init__(cfg, encoder_configs)
+        self.actionness_head = nn.Linear(cfg.hidden_size, 1)
+
+    def topk(self, t: int) -> int:
+        return max(1, t // self.cfg.topk_divisor)
+
+    def fuse(self, out):
+        feats = out["F_fusion"].max(dim=1).values                       # [B, T, D]
+        cas = self.classifier(feats)                                    # [B, T, C]
+        actionness = torch.sigmoid(self.actionness_head(feats)).squeeze(-1)   # [B, T]
+        idx = actionness.topk(self.topk(feats.shape[1]), dim=1).indices       # [B, k]
+        picked = cas.gather(1, idx[..., None].expand(-1, -1, cas.shape[-1]))
+        return {"frame_logits": cas, "actionness": actionness, "selected_frames": idx,
+                "sequence_logits": picked.mean(1)}
+
+    def auxiliary_loss(self, out, batch):
+        """BCE of actionness against 'the frame's top class is one of the sequence's labels'."""
+        seq = batch["sequence_labels"].to(out["frame_logits"].device)   # [B, C]
+        top = out["frame_logits"].detach().argmax(-1)                   # [B, T]
+        target = seq.gather(1, top).float()                              # [B, T]
+        act = out["actionness"].float().clamp(1e-6, 1 - 1e-6)
+        loss = F.binary_cross_entropy(act, target)
+        return self.cfg.action_selection_weight * loss, {"action_selection": float(loss.detach())}
+
+
+class MultiTSF(AVModel):
+    """Device attention per time step, and a human-presence head trained on the masks."""
+
+    def __init__(self, cfg: MultiTSFConfig, encoder_configs: dict | None = None):
+        super().__init__(cfg, encoder_configs)
+        self.view_embedding = nn.Embedding(cfg.max_views, cfg.hidden_size)
+        self.device_encoder = _transformer(cfg.hidden_size, cfg.device_heads, cfg.device_layers,
+                                           cfg.dropout)
+        self.presence_head = nn.Linear(cfg.hidden_size, 1)
+
+    def fuse(self, out):
+        f = out["F_fusion"]
+        b, n, t, d = f.shape
+        tokens = (f + self.view_embedding.weight[:n][None, :, None, :]).transpose(1, 2)
+        per_time = self.device_encoder(tokens.reshape(b * t, n, d)).reshape(b, t, n, d)
+        frame_feats = per_time.mean(2)                                   # [B, T, D]
+        presence = self.presence_head(per_time).squeeze(-1).transpose(1, 2)   # [B, N, T]
+        return {"frame_logits": self.classifier(frame_feats),
+                "sequence_logits": self.classifier(frame_feats.mean(1)),
+                "presence_logits": presence}
+
+    def auxiliary_loss(self, out, batch):
+        if "masks" not in batch:
+            raise VicokdError("multitsf: the human-presence head needs the masks (masks.h5)")
+        masks = batch["masks"].to(out["presence_logits"].device).float()  # [B, N, T]
+        loss = F.binary_cross_entropy_with_logits(out["presence_logits"].float(), masks)
+        return self.cfg.presence_weight * loss, {"presence": float(loss.detach())}
+
+
+MODEL_CLASSES = {"multitrans": MultiTrans, "multiasl": MultiASL, "multitsf": MultiTSF}
+
+
+def build_model(cfg: AVModelConfig, encoder_configs: dict | None = None) -> AVModel:
+    """The network of `cfg` (teacher when cfg.audio, else the student)."""
+    return MODEL_CLASSES[cfg.backbone](cfg, encoder_configs)
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` = cuda when present; asking for cuda without one is a clear error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise VicokdError("config model.device: 'cuda' requested but no GPU is available")
+    return torch.device(name)
+
+
+def encoder_configs(model: AVModel) -> dict:
+    """The transformers configs of the encoders, so model.pt rebuilds without the checkpoints."""
+    out = {"vit": model.vit.config.to_dict()}
+    if model.cfg.audio:
+        out["ast"] = model.ast.config.to_dict()
+    return out
+
+
+def save_model(path, model: AVModel, extra: dict | None = None) -> None:
+    """model.pt: the config, the encoders' shapes and the weights (self-contained)."""
+    from .storage import atomic_path
+
+    with atomic_path(path) as tmp:
+        torch.save({"config": config_to_dict(model.cfg), "encoders": encoder_configs(model),
+                    "state_dict": model.state_dict(), **(extra or {})}, tmp)
+
+
+def load_model(path, map_location="cpu") -> AVModel:
+    """Rebuild a model saved by save_model (no pretrained checkpoint directory is read)."""
+    p = Path(path)
+    if not p.is_file():
+        raise VicokdError(f"{p}: file not found")
+    try:
+        blob = torch.load(p, map_location=map_location, weights_only=False)
+        cfg = config_from_dict(blob["config"])
+        model = build_model(cfg, blob["encoders"])
+        model.load_state_dict(blob["state_dict"])
+    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same one-line error
+        raise VicokdError(f"{p}: not a vicokd model file ({type(exc).__name__}: {exc})") from None
+    return model

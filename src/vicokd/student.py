@@ -1,0 +1,200 @@
+"""The `student` and `teacher_vc` rules: train a visual-only student by one distillation method
+(or the teacher with view consistency added), then write model.pt, curve.csv, metrics.json and
+predictions.h5 exactly as the teacher rule does (see docs/distillation.md).
+
+Checkpoints: results/checkpoints/{env}/{backbone}/{run}/last.pt (not a declared output; a killed
+job run again resumes from it, and it is deleted once the outputs are complete).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from .dataset import DataFiles
+from .distill import (StudentConfig, check_student_teacher, freeze, get_method,
+                      make_student_loss, make_teacher_vc_loss)
+from .errors import VicokdError
+from .models import build_model, load_model, model_config, resolve_device, save_model
+from .storage import write_json
+from .teacher import (RunOutputs, checkpoint_path, datasets, metrics_of, write_curve,
+                      write_predictions)
+from .train import fit, train_config
+
+log = logging.getLogger("vicokd.student")
+
+# The student's initial weights come from its own seed stream, so that a student at seed k never
+# starts from the same draw as a teacher initialised with seed k.
+STUDENT_INIT_OFFSET = 1_000_003
+
+
+def student_init_seed(seed: int) -> int:
+    return STUDENT_INIT_OFFSET + int(seed)
+
+
+def file_digest(path) -> str:
+    """sha256 of a file: ties a checkpoint to the exact teacher it was distilled from."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_teacher(path, backbone: str, classes: list[str], device) -> torch.nn.Module:
+    """The frozen teacher of model.pt, checked against the run (backbone, classes, audio)."""
+    teacher = load_model(path)
+    blob_classes = torch.load(path, map_location="cpu", weights_only=False, mmap=True).get("classes")
+    if teacher.cfg.backbone != backbone:
+        raise VicokdError(f"{path}: a '{teacher.cfg.backbone}' teacher, the student is "
+                          f"'{backbone}'")
+    if not teacher.cfg.audio:
+        raise VicokdError(f"{path}: not an audio-visual teacher (no audio branch)")
+    if blob_classes is not None and list(blob_classes) != list(classes):
+        raise VicokdError(f"{path}: the teacher's classes {list(blob_classes)} differ from the "
+                          f"data's {list(classes)}")
+    if teacher.cfg.num_classes != len(classes):
+        raise VicokdError(f"{path}: the teacher has {teacher.cfg.num_classes} classes, the data "
+                          f"{len(classes)}")
+    return freeze(teacher.to(device))
+
+
+def _fit_and_write(model, loss_fn, train_set, test_set, tcfg, outputs: RunOutputs,
+                   fingerprint: dict, config: dict, extra_metrics: dict, on_epoch_end=None
+                   ) -> dict:
+    """Train with resumable checkpoints, then write the four outputs (atomically)."""
+    ckpt = checkpoint_path(outputs.model)
+    result = fit(model, loss_fn, train_set, test_set, tcfg, ckpt, fingerprint, on_epoch_end)
+    metrics = {**extra_metrics, **metrics_of(result, test_set, tcfg.epochs)}
+    write_predictions(outputs.predictions, test_set, result.predictions, config)
+    write_curve(outputs.curve, result.curve)
+    save_model(outputs.model, model.cpu(), {"classes": train_set.classes,
+                                            "backbone": config["backbone"],
+                                            "metrics": metrics, "run_config": config})
+    write_json(outputs.metrics, metrics)
+    ckpt.unlink(missing_ok=True)     # complete: a later rerun trains afresh
+    return metrics
+
+
+def train_student(files: DataFiles, outputs: RunOutputs, model_section: dict,
+                  student_section: dict, backbone: str, method: str, supervision: str,
+                  seed: int, teacher_path: str | None = None, threads: int = 1,
+                  on_epoch_end=None) -> dict:
+    """Train one visual-only student and write its four outputs; returns the metrics.
+
+    `files.audio` and `teacher_path` are needed only by methods that distill from the teacher
+    (all but `student`); the student itself never receives audio."""
+    torch.set_num_threads(max(1, int(threads)))
+    spec = get_method(method)
+    scfg = StudentConfig.from_section(student_section)
+    if spec.needs_teacher and (teacher_path is None or files.audio is None):
+        raise VicokdError(f"method '{method}' distills from the teacher: it needs the teacher's "
+                          "model.pt and audio.h5")
+    if not spec.needs_teacher:
+        files = DataFiles(frames=files.frames, labels=files.labels, split=files.split,
+                          audio=None, masks=files.masks)
+    tcfg = train_config({**student_section, "seed": int(seed)}, model_section)
+    train_set, test_set = datasets(files, model_section, tcfg.seed,
+                                   bool(student_section.get("cache", False)))
+    teacher = None
+    if spec.needs_teacher:
+        teacher = load_teacher(teacher_path, backbone, train_set.classes,
+                               resolve_device(tcfg.device))
+        mel_bins, audio_length = teacher.cfg.mel_bins, teacher.cfg.audio_length
+    elif train_set.audio_shape is not None:
+        audio_length, mel_bins = train_set.audio_shape
+    else:                       # no audio anywhere: the student has no audio encoder anyway
+        audio_length, mel_bins = 1, 1
+    mcfg = model_config(model_section, backbone, train_set.num_classes, mel_bins=mel_bins,
+                        audio_length=audio_length, audio=False)
+    torch.manual_seed(student_init_seed(seed))        # a fresh student, never the teacher's weights
+    model = build_model(mcfg)
+    if teacher is not None:
+        check_student_teacher(model, teacher)
+    loss_fn = make_student_loss(spec, supervision, scfg, teacher)
+    fingerprint = {"model": model_section, "student": student_section, "backbone": backbone,
+                   "method": method, "supervision": supervision, "seed": int(seed),
+                   "classes": train_set.classes, "train": train_set.ids, "test": test_set.ids,
+                   "teacher": file_digest(teacher_path) if teacher is not None else None}
+    config = {"model": model_section, "student": student_section, "backbone": backbone,
+              "method": method, "supervision": supervision, "seed": int(seed)}
+    log.info("student %s %s-%s seed %d: terms %s, %d train / %d test sequences, %d views, "
+             "checkpoint %s", backbone, method, supervision, seed,
+             "+".join(spec.terms) or "none", len(train_set), len(test_set), train_set.views,
+             checkpoint_path(outputs.model))
+    metrics = _fit_and_write(model, loss_fn, train_set, test_set, tcfg, outputs, fingerprint,
+                             config, {"method": method, "supervision": supervision,
+                                      "seed": int(seed), "terms": list(spec.terms),
+                                      "student": asdict(scfg)}, on_epoch_end)
+    log.info("student %s %s-%s seed %d: test mAP %.2f (chance %.2f), frame mAP %.2f, %.1fs",
+             backbone, method, supervision, seed, metrics["map"] or float("nan"),
+             metrics["chance"] or float("nan"), metrics["frame_map"] or float("nan"),
+             metrics["seconds"])
+    return metrics
+
+
+def train_teacher_vc(files: DataFiles, outputs: RunOutputs, model_section: dict,
+                     teacher_section: dict, backbone: str, threads: int = 1,
+                     on_epoch_end=None) -> dict:
+    """The teacher's training (same init seed, data, schedule) with VC added, weight
+    `teacher.vc_weight` (paper Table 3)."""
+    torch.set_num_threads(max(1, int(threads)))
+    tcfg = train_config(teacher_section, model_section)
+    vc_weight = float(teacher_section.get("vc_weight", 1.0))
+    train_set, test_set = datasets(files, model_section, tcfg.seed,
+                                   bool(teacher_section.get("cache", False)))
+    audio_length, mel_bins = train_set.audio_shape
+    mcfg = model_config(model_section, backbone, train_set.num_classes, mel_bins=mel_bins,
+                        audio_length=audio_length, audio=True)
+    torch.manual_seed(tcfg.seed)
+    model = build_model(mcfg)
+    loss_fn = make_teacher_vc_loss(float(teacher_section.get("lambda_seq", 1.0)), vc_weight)
+    fingerprint = {"model": model_section, "teacher": teacher_section, "backbone": backbone,
+                   "vc_weight": vc_weight, "classes": train_set.classes,
+                   "audio_shape": list(train_set.audio_shape), "train": train_set.ids,
+                   "test": test_set.ids}
+    config = {"model": model_section, "teacher": teacher_section, "backbone": backbone,
+              "method": "teacher-vc"}
+    log.info("teacher-vc %s: vc weight %g, %d train / %d test sequences", backbone, vc_weight,
+             len(train_set), len(test_set))
+    metrics = _fit_and_write(model, loss_fn, train_set, test_set, tcfg, outputs, fingerprint,
+                             config, {"method": "teacher-vc", "vc_weight": vc_weight},
+                             on_epoch_end)
+    log.info("teacher-vc %s: test mAP %.2f, frame mAP %.2f, %.1fs", backbone,
+             metrics["map"] or float("nan"), metrics["frame_map"] or float("nan"),
+             metrics["seconds"])
+    return metrics
+
+
+def _outputs(snakemake) -> RunOutputs:
+    out = snakemake.output
+    return RunOutputs(model=out.model, curve=out.curve, metrics=out.metrics,
+                      predictions=out.predictions)
+
+
+def main(snakemake) -> None:
+    """Entry of the `student` rule."""
+    inp = snakemake.input
+    files = DataFiles(frames=inp.frames, labels=inp.labels, split=inp.split, masks=inp.masks,
+                      audio=inp.audio if "audio" in inp.keys() else None)
+    teacher = inp.teacher if "teacher" in inp.keys() else None
+    w = snakemake.wildcards
+    train_student(files, _outputs(snakemake), dict(snakemake.params.model),
+                  dict(snakemake.params.student), w.backbone, snakemake.params.method,
+                  snakemake.params.supervision, int(snakemake.params.seed), teacher,
+                  snakemake.threads)
+
+
+def main_teacher_vc(snakemake) -> None:
+    """Entry of the `teacher_vc` rule."""
+    inp = snakemake.input
+    files = DataFiles(frames=inp.frames, audio=inp.audio, labels=inp.labels, masks=inp.masks,
+                      split=inp.split)
+    train_teacher_vc(files, _outputs(snakemake), dict(snakemake.params.model),
+                     dict(snakemake.params.teacher), snakemake.wildcards.backbone,
+                     snakemake.threads)
+

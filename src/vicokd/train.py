@@ -1,0 +1,292 @@
+"""The training loop shared by the teacher and the students.
+
+Interface (read top to bottom):
+
+    result = fit(model, loss_fn, train_set, test_set, cfg, checkpoint_path, fingerprint)
+
+- `model`: a `vicokd.models.AVModel` (teacher or student); `model(frames, fbank)` returns the
+  dict described in `vicokd.models`.
+- `loss_fn(model, batch) -> (loss, parts)`: `batch` is a dict of tensors already on the model's
+  device (see `vicokd.dataset`); `loss` a scalar tensor, `parts` a dict of floats that is
+  averaged per epoch and logged. The teacher passes `supervised_loss_fn(...)`; a student passes
+  a closure that also runs its frozen teacher.
+- `train_set`, `test_set`: `vicokd.dataset.SequenceDataset` (training and evaluation sampling).
+- `cfg`: `TrainConfig` (epochs, lr, weight decay, batch size, seed, device, bf16, workers).
+- `checkpoint_path`: where `last.pt` goes after every epoch — NOT a declared Snakemake output
+  (Snakemake deletes those before a job runs), e.g.
+  `results/checkpoints/{env}/{backbone}/{run}/last.pt`. When the file exists, training resumes
+  from it: model, optimiser, scheduler, history and every RNG state, so a killed job run again
+  ends with the same metrics as an uninterrupted one. A checkpoint whose `fingerprint` (a JSON-able
+  dict of everything that defines the run) differs is a one-line VicokdError.
+- Adam (weight decay), cosine annealing over the epochs, one scheduler step per epoch; after
+  every epoch an evaluation on `test_set` (sequence and frame mAP); tqdm shows loss and mAP.
+- A NaN/inf loss stops with a VicokdError naming the epoch and step.
+
+`fit` returns a `FitResult` (the per-epoch curve and the final test predictions);
+`predict(model, dataset, ...)` gives sigmoid scores per test sequence.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from .errors import VicokdError
+from .losses import two_way_loss
+from .metrics import frame_mean_average_precision, mean_average_precision
+from .models import resolve_device
+from .storage import atomic_path
+
+log = logging.getLogger("vicokd.train")
+
+LossFn = Callable[[torch.nn.Module, dict], "tuple[torch.Tensor, dict[str, float]]"]
+CURVE_COLUMNS = ("epoch", "train_loss", "test_map", "test_frame_map", "lr", "seconds")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int
+    lr: float
+    weight_decay: float = 5.0e-4
+    batch_size: int = 8
+    seed: int = 0
+    device: str = "auto"
+    bf16: bool = False
+    workers: int = 0                    # DataLoader processes; 0 = read in the training process
+    progress: bool = True
+
+
+@dataclass
+class FitResult:
+    curve: list[dict]
+    predictions: dict
+    seconds: float
+    resumed_from: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+# -- supervision (eq. 5) --------------------------------------------------------------------------
+def supervised_loss(out: dict, batch: dict, lambda_seq: float = 1.0,
+                    supervision: str = "frame") -> tuple[torch.Tensor, dict]:
+    """L = L_F + lambda L_S (two-way loss); `supervision="sequence"` keeps L_S only.
+
+    L_F: fused frame logits [B, T, C] vs frame labels, frames flattened to rows [B*T, C];
+    L_S: sequence logits [B, C] vs sequence labels [B, C]."""
+    seq = two_way_loss(out["sequence_logits"].float(), batch["sequence_labels"])
+    parts = {"seq": float(seq.detach())}
+    if supervision == "sequence":
+        return lambda_seq * seq, parts
+    if supervision != "frame":
+        raise VicokdError(f"unknown supervision '{supervision}' (frame | sequence)")
+    c = out["frame_logits"].shape[-1]
+    frame = two_way_loss(out["frame_logits"].float().reshape(-1, c),
+                         batch["frame_labels"].reshape(-1, c))
+    parts["frame"] = float(frame.detach())
+    return frame + lambda_seq * seq, parts
+
+
+def model_inputs(model, batch: dict):
+    """(frames, fbank or None): a student never receives audio."""
+    return batch["frames"], (batch.get("fbank") if model.cfg.audio else None)
+
+
+def supervised_loss_fn(lambda_seq: float = 1.0, supervision: str = "frame") -> LossFn:
+    """The teacher's loss: supervision plus the backbone's auxiliary loss."""
+
+    def loss_fn(model, batch):
+        out = model(*model_inputs(model, batch))
+        loss, parts = supervised_loss(out, batch, lambda_seq, supervision)
+        aux, aux_parts = model.auxiliary_loss(out, batch)
+        parts.update(aux_parts)
+        return loss + aux, parts
+
+    return loss_fn
+
+
+# -- data -----------------------------------------------------------------------------------------
+def make_loader(dataset, batch_size: int, shuffle: bool, seed: int = 0, epoch: int = 0,
+                workers: int = 0) -> DataLoader:
+    """Shuffling depends on (seed, epoch) only, so a resumed run draws the same batches."""
+    generator = torch.Generator().manual_seed(seed * 100003 + epoch)
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(epoch)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
+                      num_workers=workers, persistent_workers=False, drop_last=False)
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v
+            for k, v in batch.items()}
+
+
+# -- evaluation -----------------------------------------------------------------------------------
+@torch.no_grad()
+def predict(model, dataset, batch_size: int = 8, device: torch.device | str = "cpu",
+            bf16: bool = False) -> dict:
+    """Sigmoid scores on every item of `dataset` (evaluation sampling), as numpy arrays:
+    sequence_scores [S, C], frame_scores [S, T, C], view_frame_scores [S, N, T, C],
+    frame_index [S, T], sequence_labels [S, C], frame_labels [S, T, C]."""
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    keys = ("sequence_scores", "frame_scores", "view_frame_scores", "frame_index",
+            "sequence_labels", "frame_labels")
+    acc: dict[str, list] = {k: [] for k in keys}
+    for batch in make_loader(dataset, batch_size, shuffle=False):
+        batch = to_device(batch, device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = model(*model_inputs(model, batch))
+        acc["sequence_scores"].append(torch.sigmoid(out["sequence_logits"].float()))
+        acc["frame_scores"].append(torch.sigmoid(out["frame_logits"].float()))
+        acc["view_frame_scores"].append(torch.sigmoid(out["view_frame_logits"].float()))
+        acc["frame_index"].append(batch["frame_index"])
+        acc["sequence_labels"].append(batch["sequence_labels"])
+        acc["frame_labels"].append(batch["frame_labels"])
+    model.train(was_training)
+    return {k: torch.cat(v).cpu().numpy() for k, v in acc.items()}
+
+
+def score(pred: dict) -> tuple[float, float]:
+    """(sequence mAP %, frame mAP %) of `predict`'s output."""
+    return (mean_average_precision(pred["sequence_labels"], pred["sequence_scores"]),
+            frame_mean_average_precision(pred["frame_labels"], pred["frame_scores"]))
+
+
+# -- checkpoints ----------------------------------------------------------------------------------
+def _rng_states() -> dict:
+    states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+              "python": random.getstate()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def canonical(fingerprint: dict) -> str:
+    return json.dumps(fingerprint, sort_keys=True, default=str)
+
+
+def save_checkpoint(path: Path, model, optimizer, scheduler, epoch: int, curve: list,
+                    fingerprint: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "curve": curve, "rng": _rng_states(),
+                    "fingerprint": canonical(fingerprint)}, tmp)
+
+
+def load_checkpoint(path: Path, fingerprint: dict, device) -> dict:
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+        found = state["fingerprint"]
+    except Exception as exc:  # noqa: BLE001 - an unreadable checkpoint is one clear line
+        raise VicokdError(f"{path}: unreadable training checkpoint ({type(exc).__name__}); "
+                          "delete it to start over") from None
+    if found != canonical(fingerprint):
+        old, new = json.loads(found), json.loads(canonical(fingerprint))
+        keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        raise VicokdError(f"{path}: checkpoint was made by another config (differs in: "
+                          f"{', '.join(keys) or 'layout'}); delete it to start over")
+    return state
+
+
+# -- the loop -------------------------------------------------------------------------------------
+def fit(model, loss_fn: LossFn, train_set, test_set, cfg: TrainConfig, checkpoint_path,
+        fingerprint: dict, on_epoch_end: Callable[[int, dict], None] | None = None) -> FitResult:
+    """Train `model` with `loss_fn`; see the module docstring."""
+    device = resolve_device(cfg.device)
+    checkpoint_path = Path(checkpoint_path)
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1))
+    curve: list[dict] = []
+    start = 0
+    if checkpoint_path.is_file():
+        state = load_checkpoint(checkpoint_path, fingerprint, device)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        curve = state["curve"]
+        start = state["epoch"]
+        _set_rng_states(state["rng"])
+        log.info("resuming from %s after epoch %d of %d", checkpoint_path, start, cfg.epochs)
+    else:
+        # dropout draws from torch's global RNG: seed it here so that runs repeat
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        random.seed(cfg.seed)
+    elapsed = sum(row["seconds"] for row in curve)
+
+    pred = None
+    bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc="train",
+               unit="epoch", disable=not cfg.progress)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        model.train()
+        lr = optimizer.param_groups[0]["lr"]
+        losses, part_sums = [], {}
+        loader = make_loader(train_set, cfg.batch_size, True, cfg.seed, epoch, cfg.workers)
+        for step, batch in enumerate(loader):
+            batch = to_device(batch, device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+                loss, parts = loss_fn(model, batch)
+            if not torch.isfinite(loss):
+                raise VicokdError(f"{checkpoint_path.parent}: non-finite loss ({float(loss.detach())}) at "
+                                  f"epoch {epoch + 1}, step {step + 1}; parts {parts}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+            for k, v in parts.items():
+                part_sums[k] = part_sums.get(k, 0.0) + v
+        scheduler.step()
+        pred = predict(model, test_set, cfg.batch_size, device, cfg.bf16)
+        test_map, test_frame_map = score(pred)
+        seconds = time.perf_counter() - t0
+        elapsed += seconds
+        row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "test_map": test_map,
+               "test_frame_map": test_frame_map, "lr": lr, "seconds": seconds}
+        curve.append(row)
+        bar.set_postfix(loss=f"{row['train_loss']:.3f}", mAP=f"{test_map:.1f}",
+                        frame_mAP=f"{test_frame_map:.1f}")
+        log.info("epoch %d/%d loss %.4f %s test mAP %.2f frame mAP %.2f (%.1fs)", epoch + 1,
+                 cfg.epochs, row["train_loss"],
+                 " ".join(f"{k} {v / max(len(losses), 1):.3f}" for k, v in part_sums.items()),
+                 test_map, test_frame_map, seconds)
+        save_checkpoint(checkpoint_path, model, optimizer, scheduler, epoch + 1, curve, fingerprint)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, row)
+    bar.close()
+    if pred is None:                    # resumed after the last epoch: only evaluate
+        pred = predict(model, test_set, cfg.batch_size, device, cfg.bf16)
+    return FitResult(curve=curve, predictions=pred, seconds=elapsed, resumed_from=start)
+
+
+def train_config(section: dict, model_section: dict) -> TrainConfig:
+    """TrainConfig from a `teacher:`/`student:` section plus the device switches of `model:`."""
+    return TrainConfig(epochs=int(section["epochs"]), lr=float(section["lr"]),
+                       weight_decay=float(section.get("weight_decay", 5.0e-4)),
+                       batch_size=int(section["batch_size"]), seed=int(section.get("seed", 0)),
+                       device=str(model_section.get("device", "auto")),
+                       bf16=bool(model_section.get("bf16", False)),
+                       workers=int(section.get("workers", 0)))
+
+
+def as_dict(cfg: TrainConfig) -> dict:
+    return asdict(cfg)

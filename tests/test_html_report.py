@@ -1,0 +1,159 @@
+"""results/report.html: built from fabricated runs, checked with a headless browser when
+Debian's chromium is installed, else with html.parser (well-formed, every table present, every
+image decodes); and the report rules run by Snakemake on fabricated training outputs."""
+
+from __future__ import annotations
+
+import base64
+import io
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import pandas as pd
+import pytest
+
+from conftest import prepare_workdir, run_snakemake
+from report_fixtures import (EXPERIMENTS, HOMES, SUPERVISIONS, all_runs, fabricate,
+                             fabricate_benchmarks, write_run)
+from vicokd import figures as fg
+from vicokd import html_report as hr
+from vicokd import report as rp
+
+REPO = Path(__file__).resolve().parents[1]
+TABLE_IDS = {"claims", "table1", "table1-vs-paper", "table1-frame", "paper-table1", "table2",
+             "paper-table2", "table3", "paper-table3", "table4", "paper-table4", "runtimes-summary",
+             "runtimes"}
+VOID = {"meta", "img", "br", "hr", "input", "link", "col", "source", "wbr"}
+REPORT_RULES = ["table1", "table2", "table3", "table4", "figure3", "report", "all"]
+
+
+class Checker(HTMLParser):
+    """Collects problems (unbalanced tags), table ids, image sources and external references."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack, self.errors, self.tables, self.images, self.external = [], [], set(), [], []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table":
+            self.tables.add(a.get("id"))
+        if tag == "img":
+            self.images.append(a.get("src", ""))
+        for key in ("src", "href"):
+            if key in a and not str(a[key]).startswith(("data:", "#")):
+                self.external.append(a[key])
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag in VOID:
+            return
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes <{self.stack[-1] if self.stack else None}>")
+        else:
+            self.stack.pop()
+
+
+def check_page(text: str) -> Checker:
+    c = Checker()
+    c.feed(text)
+    c.close()
+    assert text.startswith("<!DOCTYPE html>")
+    assert not c.errors and not c.stack, (c.errors, c.stack)
+    assert TABLE_IDS <= c.tables, TABLE_IDS - c.tables
+    assert not c.external, c.external                     # self-contained
+    assert len(c.images) == 2
+    for src in c.images:
+        head, data = src.split(",", 1)
+        assert head == "data:image/png;base64"
+        img = mpimg.imread(io.BytesIO(base64.b64decode(data)), format="png")
+        assert img.ndim == 3 and img.shape[0] > 100
+    return c
+
+
+def build_from(root: Path, skip=()) -> str:
+    fabricate(root, skip=skip)
+    fabricate_benchmarks(root)
+    runs = [f"{e}/{b}/{r}" for e, b, r in all_runs()]
+    metrics = rp.load_metrics(root / "results" / r / "metrics.json" for r in runs)
+    curves = fg.load_curves(root / "results" / r / "curve.csv" for r in fg.figure3_runs(HOMES, SUPERVISIONS, 0))
+    figs = {}
+    for key, column in (("figure3", "test_map"), ("figure3_frame", "test_frame_map")):
+        fg.plot_figure3(curves, root / f"{key}.png", HOMES, SUPERVISIONS, 0, column)
+        figs[key] = (root / f"{key}.png").read_bytes()
+    ref = rp.read_reference(REPO / "workflow" / "reference" / "paper_multisensor_home.csv")
+    return hr.build_report(metrics, figs, ref, EXPERIMENTS, "synthetic", 0,
+                           {"experiments": EXPERIMENTS, "student": {"tau": 2.0}},
+                           hr.collect_benchmarks(root / "benchmarks" / "results"))
+
+
+def test_report_page_is_well_formed_and_complete(tmp_path):
+    page = build_from(tmp_path, skip={("home1", "multiasl", "vicokd-frame-seed0")})
+    check_page(page)
+    assert "SYNTHETIC" in page and "Published figures of the ViCoKD paper" in page
+    assert "tau: 2.0" in page                                   # the config is shown
+    assert '<span class="missing">missing</span>' in page       # a missing run, marked
+    assert "<b>76.83</b> (+13.59)" in page                      # the paper's bold, beside ours
+    assert "train students" in page and "train ablations" in page and "decode" in page
+
+
+def test_benchmarks_summary(tmp_path):
+    fabricate_benchmarks(tmp_path)
+    (tmp_path / "benchmarks" / "results" / "broken.tsv").write_text("no header here\n")
+    bench = hr.collect_benchmarks(tmp_path / "benchmarks" / "results")
+    assert len(bench) == 5                                      # the broken file is left out
+    summary = hr.benchmark_summary(bench).set_index("stage")
+    assert summary.loc["train teacher", "total [s]"] == "100.0"
+    assert summary.loc["all stages (sum of job times)", "total [s]"] == "232.5"
+    assert hr.benchmark_summary(hr.collect_benchmarks(tmp_path / "nowhere")).empty
+
+
+def open_in_chromium(page: Path, tmp_path: Path) -> tuple[int, str, list[str]]:
+    """Load a page in headless chromium: exit code, the DOM it built, its console messages."""
+    proc = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run",
+         f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
+         "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    console = [ln for ln in proc.stderr.splitlines() if ":CONSOLE" in ln or "Uncaught" in ln]
+    return proc.returncode, proc.stdout, console
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+def test_report_opens_in_headless_chromium(tmp_path):
+    page = tmp_path / "report.html"
+    page.write_text(build_from(tmp_path))
+    code, dom, console = open_in_chromium(page, tmp_path)
+    assert code == 0 and not console, console
+    for tid in TABLE_IDS:
+        assert f'id="{tid}"' in dom
+    # The check sees a page error when there is one.
+    bad = tmp_path / "bad.html"
+    bad.write_text("<!DOCTYPE html><html><body><script>undefinedFn()</script></body></html>")
+    assert any("undefinedFn" in ln for ln in open_in_chromium(bad, tmp_path)[2])
+
+
+def test_report_rules_on_fabricated_training_outputs(tmp_path):
+    """The six rules run by Snakemake: only they are allowed, so the fabricated metrics and
+    curves count as source files whether or not the training rules are in the workflow."""
+    work = prepare_workdir(tmp_path)
+    fabricate(work, exp=EXPERIMENTS)
+    write_run(work, "home2", "multitsf", "dualkd-sequence-seed0", None)   # a run with no mAP
+    fabricate_benchmarks(work)
+    run_snakemake(work, "results/report.html", config=work / "config.yaml",
+                  extra_args=["--allowed-rules", *REPORT_RULES])
+    res = work / "results"
+    for name in ("table1.csv", "table1.md", "table1_frame_map.csv", "table2.csv", "table3.csv",
+                 "table4.csv", "figure3.png", "figure3_frame_map.png", "report.html"):
+        assert (res / name).stat().st_size > 0, name
+    t1 = pd.read_csv(res / "table1.csv", comment="#")
+    assert t1.shape == (14, 8)
+    assert t1.loc[11, "MultiTSF AV_F→V_S"] == "missing"
+    head = (res / "table1.csv").read_text()
+    assert "# Seed 0 for every method" in head and "home2/multitsf/dualkd-sequence-seed0" in head
+    check_page((res / "report.html").read_text())
+    assert (work / "logs" / "report" / "report.log").exists()

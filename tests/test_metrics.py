@@ -1,0 +1,112 @@
+"""Unit tests of vicokd.metrics: hand-computed APs and agreement with sklearn."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score
+
+from vicokd.metrics import (average_precision, chance_map, evaluation_summary,
+                            frame_mean_average_precision, mean_average_precision,
+                            per_class_average_precision)
+
+
+def test_ap_hand_computed():
+    # ranks: +, -, +, -  -> precision 1 at recall .5, 2/3 at recall 1
+    assert average_precision([1, 0, 1, 0], [0.9, 0.8, 0.7, 0.1]) == pytest.approx(0.5 + 1 / 3)
+    # perfect ranking
+    assert average_precision([0, 1, 1], [0.1, 0.5, 0.9]) == pytest.approx(1.0)
+
+
+def test_ap_ties_are_one_threshold():
+    # the three tied top scores hold both positives: precision 2/3 at recall 1
+    assert average_precision([1, 0, 1, 0], [0.5, 0.5, 0.5, 0.1]) == pytest.approx(2 / 3)
+    # order of tied items must not matter
+    assert average_precision([0, 1, 1, 0], [0.5, 0.5, 0.5, 0.1]) == pytest.approx(2 / 3)
+
+
+def test_ap_no_positive_is_nan():
+    assert math.isnan(average_precision([0, 0, 0], [0.1, 0.2, 0.3]))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_per_class_ap_equals_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    n, c = 40, 6
+    y = (rng.random((n, c)) < 0.3).astype(np.uint8)
+    y[0] = 1
+    # coarse scores make many ties
+    s = np.round(rng.random((n, c)) * 5) / 5 if seed % 2 else rng.normal(size=(n, c))
+    ap = per_class_average_precision(y, s)
+    for k in range(c):
+        assert ap[k] == pytest.approx(average_precision_score(y[:, k], s[:, k]), abs=1e-12)
+
+
+def test_map_leaves_out_classes_without_positive():
+    y = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 0]])
+    s = np.array([[0.9, 0.1, 0.5], [0.2, 0.3, 0.1], [0.8, 0.4, 0.2], [0.1, 0.6, 0.9]])
+    ap0 = average_precision_score(y[:, 0], s[:, 0])
+    ap1 = average_precision_score(y[:, 1], s[:, 1])
+    assert mean_average_precision(y, s) == pytest.approx(100 * (ap0 + ap1) / 2)
+    # equals sklearn's macro average restricted to present classes
+    assert mean_average_precision(y, s) == pytest.approx(
+        100 * average_precision_score(y[:, :2], s[:, :2], average="macro"))
+
+
+def test_map_all_classes_absent_is_nan():
+    assert math.isnan(mean_average_precision(np.zeros((3, 2)), np.random.rand(3, 2)))
+    assert math.isnan(chance_map(np.zeros((3, 2))))
+
+
+def test_map_shape_checks():
+    with pytest.raises(ValueError):
+        mean_average_precision(np.zeros((3, 2)), np.zeros((3, 3)))
+    with pytest.raises(ValueError):
+        mean_average_precision(np.zeros(3), np.zeros(3))
+    with pytest.raises(ValueError):
+        mean_average_precision(np.ones((2, 1)), np.array([[np.nan], [0.1]]))
+
+
+def test_chance_map_is_mean_prevalence_of_present_classes():
+    y = np.array([[1, 0, 0], [0, 0, 0], [1, 1, 0], [1, 0, 0]])
+    assert chance_map(y) == pytest.approx(100 * (3 / 4 + 1 / 4) / 2)
+
+
+def test_chance_map_matches_random_scores_on_average():
+    rng = np.random.default_rng(0)
+    y = (rng.random((200, 4)) < [0.1, 0.3, 0.5, 0.7]).astype(int)
+    maps = [mean_average_precision(y, rng.random(y.shape)) for _ in range(200)]
+    assert np.mean(maps) == pytest.approx(chance_map(y), abs=2.0)
+
+
+def test_frame_map_flattens_sequences_of_different_length():
+    rng = np.random.default_rng(1)
+    ys = [(rng.random((t, 3)) < 0.4).astype(int) for t in (5, 8, 3)]
+    ss = [rng.random((t, 3)) for t in (5, 8, 3)]
+    ys[0][0] = 1
+    flat_y, flat_s = np.concatenate(ys), np.concatenate(ss)
+    assert frame_mean_average_precision(ys, ss) == pytest.approx(
+        mean_average_precision(flat_y, flat_s))
+    # a [B, T, C] array gives the same as its list of rows
+    y3 = (rng.random((2, 4, 3)) < 0.5).astype(int)
+    s3 = rng.random((2, 4, 3))
+    y3[0, 0] = 1
+    assert frame_mean_average_precision(y3, s3) == pytest.approx(
+        frame_mean_average_precision(list(y3), list(s3)))
+
+
+def test_evaluation_summary_is_json_ready():
+    y = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0]])
+    s = np.array([[0.9, 0.1, 0.5], [0.2, 0.3, 0.1], [0.8, 0.4, 0.2]])
+    fy = [np.array([[1, 0, 0], [0, 0, 0]]), np.array([[0, 1, 0]])]
+    fs = [np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.2]]), np.array([[0.2, 0.9, 0.1]])]
+    out = evaluation_summary(y, s, fy, fs, classes=["a", "b", "c"])
+    text = json.dumps(out, allow_nan=False)   # no NaN in the file
+    back = json.loads(text)
+    assert back["map"] == pytest.approx(mean_average_precision(y, s))
+    assert back["per_class_ap"]["c"] is None
+    assert back["per_class_ap"]["a"] == pytest.approx(100.0)
+    assert back["chance"] == pytest.approx(chance_map(y))
+    assert back["frame_map"] == pytest.approx(100.0)
+    assert back["n_frames"] == 3

@@ -1,0 +1,80 @@
+"""The tiny config end to end: the whole data chain, the teacher, one student per method (1
+epoch), teacher-vc; then the partial rerun: change a `student:` value and the dry run lists only
+student (and table/report) jobs — no data stage, no detector, no teacher."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import yaml
+
+from conftest import TINY_CONFIG, prepare_workdir, run_snakemake
+from vicokd.distill import METHODS
+
+pytestmark = pytest.mark.e2e
+
+HOME, BACKBONE = "home1", "multiasl"
+RUNS = ([f"{m}-frame-seed0" for m in METHODS]
+        + ["student-sequence-seed0", "vicokd-sequence-seed0", "teacher-vc"])
+TARGETS = [f"results/{HOME}/{BACKBONE}/{run}/metrics.json" for run in RUNS]
+# Jobs a student-only change may rerun: the students and whatever summarises them.
+ALLOWED_AFTER_STUDENT_CHANGE = {"student", "table1", "table2", "table3", "table4", "figure3",
+                                "report", "all"}
+NEVER_AFTER_STUDENT_CHANGE = {"synthesize", "manifest", "decode", "spectrogram", "labels",
+                              "masks", "masks_quality", "detector", "split", "teacher",
+                              "teacher_vc"}
+
+
+def merged_config(work, name, **sections):
+    """tiny.yaml with some sections updated (one level deep), written beside the run."""
+    cfg = yaml.safe_load(TINY_CONFIG.read_text())
+    for key, value in sections.items():
+        cfg[key] = {**cfg.get(key, {}), **value}
+    path = work / name
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def planned_rules(stdout: str) -> list[str]:
+    """Rule names of the jobs a dry run lists."""
+    return re.findall(r"^\s*(?:local)?rule (\w+):", stdout, flags=re.M)
+
+
+@pytest.fixture(scope="module")
+def tiny_students(tmp_path_factory, netguard_log):
+    work = prepare_workdir(tmp_path_factory.mktemp("students"))
+    config = merged_config(work, "run.yaml", student={"epochs": 1},
+                           teacher={"epochs": 1})
+    run_snakemake(work, *TARGETS, config=config)
+    return work, config
+
+
+def test_every_method_trains_on_the_tiny_config(tiny_students):
+    work, _ = tiny_students
+    base = work / "results" / HOME / BACKBONE
+    for run in RUNS:
+        metrics = json.loads((base / run / "metrics.json").read_text())
+        assert metrics["epochs"] == 1
+        assert metrics["map"] is None or 0 <= metrics["map"] <= 100
+        if run != "teacher-vc":
+            assert metrics["method"] == run.rsplit("-", 2)[0]
+
+
+def test_changing_student_reruns_only_students(tiny_students):
+    work, _ = tiny_students
+    unchanged = run_snakemake(work, *TARGETS, config=merged_config(
+        work, "same.yaml", student={"epochs": 1}, teacher={"epochs": 1}),
+        extra_args=["-n"])
+    assert planned_rules(unchanged.stdout) == [], unchanged.stdout[-3000:]
+
+    changed = merged_config(work, "changed.yaml", student={"epochs": 1, "tau": 3.0},
+                            teacher={"epochs": 1})
+    proc = run_snakemake(work, *TARGETS, config=changed, extra_args=["-n"])
+    rules = planned_rules(proc.stdout)
+    assert rules, proc.stdout[-3000:]
+    assert set(rules) <= ALLOWED_AFTER_STUDENT_CHANGE, set(rules)
+    assert not set(rules) & NEVER_AFTER_STUDENT_CHANGE
+    # every student reruns (tau is in each one's params), the teacher-vc run does not
+    assert rules.count("student") == len(RUNS) - 1

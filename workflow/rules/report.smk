@@ -1,0 +1,132 @@
+# Tables, figures and the HTML report, from the training runs' metrics and curves.
+# Light rules (seconds): localrules, no benchmark. Inputs are the runs each table shows (the
+# *_run_ids helpers in common.smk); the logic is in src/vicokd/report.py, figures.py,
+# html_report.py.
+
+
+localrules:
+    table1,
+    table2,
+    table3,
+    table4,
+    figure3,
+    report,
+
+
+rule table1:
+    input:
+        metrics=run_files(table1_run_ids()),
+    output:
+        csv="results/table1.csv",
+        md="results/table1.md",
+        frame_csv="results/table1_frame_map.csv",
+        frame_md="results/table1_frame_map.md",
+    params:
+        experiments=config["experiments"],
+        data_format=config["dataset"]["format"],
+        seed=TABLE_SEED,
+    conda:
+        CONDA_ENV,
+    log:
+        "logs/report/table1.log",
+    script:
+        "../../scripts/table1.py"
+
+
+rule table2:
+    input:
+        metrics=run_files(table2_run_ids()),
+    output:
+        csv="results/table2.csv",
+    params:
+        experiments=config["experiments"],
+        data_format=config["dataset"]["format"],
+        seed=TABLE_SEED,
+    conda:
+        CONDA_ENV,
+    log:
+        "logs/report/table2.log",
+    script:
+        "../../scripts/table2.py"
+
+
+rule table3:
+    input:
+        metrics=run_files(table3_run_ids()),
+    output:
+        csv="results/table3.csv",
+    params:
+        experiments=config["experiments"],
+        data_format=config["dataset"]["format"],
+        seed=TABLE_SEED,
+    conda:
+        CONDA_ENV,
+    log:
+        "logs/report/table3.log",
+    script:
+        "../../scripts/table3.py"
+
+
+rule table4:
+    input:
+        metrics=run_files(table4_run_ids()),
+    output:
+        csv="results/table4.csv",
+    params:
+        experiments=config["experiments"],
+        data_format=config["dataset"]["format"],
+        seed=TABLE_SEED,
+    conda:
+        CONDA_ENV,
+    log:
+        "logs/report/table4.log",
+    script:
+        "../../scripts/table4.py"
+
+
+rule figure3:
+    input:
+        curves=run_files(figure3_runs(HOMES, SUPERVISIONS, TABLE_SEED), "curve.csv"),
+    output:
+        png="results/figure3.png",
+        frame_png="results/figure3_frame_map.png",
+    params:
+        experiments=config["experiments"],
+        data_format=config["dataset"]["format"],
+        seed=TABLE_SEED,
+    conda:
+        CONDA_ENV,
+    log:
+        "logs/report/figure3.log",
+    script:
+        "../../scripts/figure3.py"
+
+
+# The report prints the config that made the results, so it takes those sections (and only
+# reruns, in about a second, when one of them changes, as the runs it shows do anyway).
+rule report:
+    input:
+        tables=rules.table1.output + rules.table2.output + rules.table3.output + rules.table4.output,
+        figure3=rules.figure3.output.png,
+        figure3_frame=rules.figure3.output.frame_png,
+        metrics=run_files(report_run_ids()),
+        reference=PAPER_REFERENCE,
+    output:
+        "results/report.html",
+    params:
+        experiments=config["experiments"],
+        data_format=config["dataset"]["format"],
+        seed=TABLE_SEED,
+        benchmarks="benchmarks/results",
+        config_sections={
+            k: config[k]
+            for k in ("dataset", "synthetic", "decode", "audio", "masks", "detector", "split",
+                      "model", "teacher", "student", "experiments")
+            if k in config
+        },
+    conda:
+        CONDA_ENV,
+    log:
+        "logs/report/report.log",
+    script:
+        "../../scripts/report.py"
