@@ -19,8 +19,8 @@ from vicokd.detect import (DetectorConfig, build_training_set, load_detector,  #
                            source_frame_indices,
                            true_person_boxes, yolo_label_lines)
 from vicokd.errors import VicokdError  # noqa: E402
-from vicokd.masks import (MasksConfig, compute_masks, derive_mask, mask_quality,  # noqa: E402
-                          pack_detections, precision_recall)
+from vicokd.masks import (MasksConfig, compute_masks, derive_mask, load_masks,  # noqa: E402
+                          mask_quality, pack_detections, precision_recall)
 from vicokd.storage import atomic_h5, write_dataset  # noqa: E402
 
 NAN = np.nan
@@ -253,6 +253,10 @@ def test_mask_quality_scores_test_frames_only(tmp_path):
                 vis = np.ones((V, T), bool)
             f.create_group(sid)["mask"] = vis
     q = mask_quality(out, paths["split"], paths["boxes"], 2.5, "home1")
+    loaded = load_masks(out, split["test"])
+    assert set(loaded) == set(split["test"]) and all(m.dtype == bool for m in loaded.values())
+    with pytest.raises(VicokdError, match="no mask for sequence 'nope'"):
+        load_masks(out, ["nope"])
     assert q["precision"] == 1.0 and q["recall"] == 1.0
     assert q["frames"] == 2 * 4 * len(split["test"]) and len(q["per_view"]) == 2
 

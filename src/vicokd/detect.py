@@ -315,6 +315,7 @@ def train_detector(data_yaml: str, cfg: DetectorConfig, run_dir: str | os.PathLi
     except (FileNotFoundError, KeyError) as exc:
         raise VicokdError(f"config.yaml: detector.model {cfg.model!r} is not a model yaml "
                           f"ultralytics knows ({exc})") from None
+    model.add_callback("on_fit_epoch_end", _log_epoch)
     model.train(
         data=str(data_yaml), epochs=cfg.epochs, imgsz=cfg.imgsz, batch=cfg.batch, seed=cfg.seed,
         device="cpu" if device == "cpu" else 0, workers=0 if device == "cpu" else min(threads, 8),
@@ -328,6 +329,16 @@ def train_detector(data_yaml: str, cfg: DetectorConfig, run_dir: str | os.PathLi
     if not best.is_file():
         raise VicokdError(f"{run_dir}: training finished without writing weights")
     return best
+
+
+def _log_epoch(trainer) -> None:
+    """Progress in the rule's log: ultralytics prints its own only to the console."""
+    if trainer.epoch >= trainer.epochs:  # the call after the final validation of best.pt
+        return
+    m = trainer.metrics or {}
+    log.info("detector epoch %d/%d: val precision %.3f recall %.3f mAP50 %.3f", trainer.epoch + 1,
+             trainer.epochs, m.get("metrics/precision(B)", float("nan")),
+             m.get("metrics/recall(B)", float("nan")), m.get("metrics/mAP50(B)", float("nan")))
 
 
 def validate_detector(weights, data_yaml: str, cfg: DetectorConfig, device: str) -> dict:

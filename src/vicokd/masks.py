@@ -151,6 +151,21 @@ def compute_masks(frames_path, out_path, weights, cfg: MasksConfig, threads: int
     return summary
 
 
+# --------------------------------------------------------------------------- reading
+
+def load_masks(path, seq_ids=None) -> dict[str, np.ndarray]:
+    """The `mask` bool [V, T] of each sequence (all, or `seq_ids`) of a masks.h5, checked."""
+    from .storage import check_dataset
+    out = {}
+    with open_h5(path, "masks") as f:
+        for sid in (seq_ids if seq_ids is not None else sorted(f.keys())):
+            if sid not in f or "mask" not in f[sid]:
+                raise VicokdError(f"{path}: no mask for sequence '{sid}'")
+            check_dataset(path, f[sid]["mask"], 2, bool)
+            out[sid] = f[sid]["mask"][()]
+    return out
+
+
 # --------------------------------------------------------------------------- quality
 
 def precision_recall(pred: np.ndarray, truth: np.ndarray) -> dict:
