@@ -76,7 +76,9 @@ def prepare_workdir(tmp: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, netguard_log) -> Path:
-    """One shared run of the tiny config through the data stages; tests read its results."""
+    """One shared run of the tiny config through the whole workflow (`all`: the report, so every
+    table and figure and each run they need); the end-to-end tests read its results. Tests that
+    would change its state work in a copy."""
     work = prepare_workdir(tmp_path_factory.mktemp("tiny"))
     run_snakemake(work, "all")
     return work

@@ -1,5 +1,5 @@
 """The `teacher` rule through snakemake: on fabricated artifacts (only the teacher rule may run),
-and on the tiny config from scratch (the whole data chain, then one teacher)."""
+and on the tiny config from scratch (the shared tiny run, then one more teacher)."""
 
 from __future__ import annotations
 
@@ -60,10 +60,11 @@ def test_teacher_rule_on_fabricated_artifacts(tmp_path):
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_tiny_config_trains_a_teacher_from_scratch(tmp_path):
-    """The whole chain on the tiny config: synthetic home, data stages, bootstrap detector,
-    masks, split, then one teacher; its metrics are well-formed and its curve has every epoch."""
-    work = prepare_workdir(tmp_path)
+def test_tiny_config_trains_a_teacher_from_scratch(tiny_run):
+    """The whole chain on the tiny config (synthetic home, data stages, bootstrap detector,
+    masks, split), then a MultiTSF teacher (its backbone is outside the tiny grid: one more job);
+    its metrics are well-formed and its curve has every epoch."""
+    work = tiny_run
     target = "results/home2/multitsf/teacher/metrics.json"
     run_snakemake(work, target)
     out = work / "results" / "home2" / "multitsf" / "teacher"

@@ -1,0 +1,42 @@
+"""`vicokd predict`: a trained student scores a new multi-view recording (no audio read)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import workflow_env
+
+pytestmark = pytest.mark.e2e
+
+
+def run_cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "vicokd.cli", *map(str, args)], cwd=cwd,
+                          env=workflow_env(), capture_output=True, text=True)
+
+
+def test_predict_scores_every_class_of_a_sequence(tiny_run, tmp_path):
+    manifest = json.loads((tiny_run / "results/home1/manifest.json").read_text())
+    seq = manifest["sequences"][0]
+    videos = [tiny_run / manifest["root"] / v for v in seq["views"]]
+    model = tiny_run / "results/home1/multiasl/vicokd-sequence-seed0/model.pt"
+    out = tmp_path / "scores.json"
+    proc = run_cli("predict", model, *videos, "--size", 64, "--out", out, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert result["classes"] == manifest["classes"]
+    assert set(result["sequence_scores"]) == set(manifest["classes"])
+    assert all(0 <= s <= 1 for s in result["sequence_scores"].values())
+    assert len(result["frame_scores"]) == len(result["frame_times"])
+    assert all(len(row) == len(manifest["classes"]) for row in result["frame_scores"])
+
+
+def test_predict_refuses_a_teacher_and_a_missing_video(tiny_run, tmp_path):
+    teacher = tiny_run / "results/home1/multiasl/teacher/model.pt"
+    proc = run_cli("predict", teacher, tmp_path / "x.mp4", cwd=tmp_path)
+    assert proc.returncode == 2 and "an audio-visual teacher" in proc.stderr
+    student = tiny_run / "results/home1/multiasl/student-frame-seed0/model.pt"
+    proc = run_cli("predict", student, tmp_path / "gone.mp4", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"vicokd: error: {tmp_path / 'gone.mp4'}: video file not found"
