@@ -32,7 +32,9 @@ def merged_config(work, name, **sections):
     for key, value in sections.items():
         cfg[key] = {**cfg.get(key, {}), **value}
     path = work / name
-    path.write_text(yaml.safe_dump(cfg))
+    # keep the key order: Snakemake compares params by their repr, so a reordered dict in an
+    # unchanged section would look like a changed param and rerun that stage
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
 
 
