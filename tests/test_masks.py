@@ -287,8 +287,8 @@ def test_missing_configured_weights_fail_in_one_line(tiny_run, tmp_path):
     import shutil
 
     from conftest import prepare_workdir, run_snakemake
+    (tmp_path / "work" / "results" / "home2").mkdir(parents=True)
     work = prepare_workdir(tmp_path / "work")
-    (work / "results" / "home2").mkdir(parents=True)
     shutil.copy(tiny_run / "results/home2/frames.h5", work / "results/home2/frames.h5")
     cfg = tmp_path / "missing.yaml"
     cfg.write_text((Path(__file__).parent / "config" / "tiny.yaml").read_text()
