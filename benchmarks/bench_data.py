@@ -12,7 +12,6 @@ Writes benchmarks/results/data.json and prints it."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -21,6 +20,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO))  # run as a script too: benchmarks/ is a package
+
+from benchmarks import write_result  # noqa: E402
 
 
 def reference_dataset_class():
@@ -187,10 +189,7 @@ def main(argv=()) -> None:
         "read_strategies": read_strategies(files.frames, train_set.ids[:16], train_set.t),
         "threads": args.threads, "machine": platform.machine(), "load_avg": os.getloadavg(),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ the figures because other jobs may share the cores."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -20,6 +19,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO))  # run as a script too: benchmarks/ is a package
+
+from benchmarks import write_result  # noqa: E402
 
 
 def main(argv=()) -> None:
@@ -96,10 +98,7 @@ def main(argv=()) -> None:
         "machine": platform.processor() or platform.machine(),
         "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

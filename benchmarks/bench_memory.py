@@ -10,12 +10,14 @@ cuDNN workspaces and fragmentation come on top."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO))  # run as a script too: benchmarks/ is a package
+
+from benchmarks import write_result  # noqa: E402
 
 
 def saved_bytes(model, frames, fbank) -> int:
@@ -80,10 +82,7 @@ def main(argv=()) -> None:
     result["parameters_millions"] = round(n / 1e6, 1)
     # fp32 weights + grads + Adam's two moments
     result["weights_grads_adam_gb"] = round(16 * n / 1e9, 2)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ Writes benchmarks/results/student.json and prints it, with the machine's load be
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -22,6 +21,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO))  # run as a script too: benchmarks/ is a package
+
+from benchmarks import write_result  # noqa: E402
 
 
 def fabricate(root: Path, config: dict, backbone: str, seed: int = 0):
@@ -139,10 +141,7 @@ def main(argv=()) -> None:
         "load_average": os.getloadavg(), "cpu": platform.processor() or platform.machine(),
         "torch": torch.__version__,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    write_result(args.out, report)
 
 
 if __name__ == "__main__":
