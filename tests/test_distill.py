@@ -216,6 +216,21 @@ def test_vc_needs_masks_unless_nomask():
     assert torch.isfinite(loss)
 
 
+@pytest.mark.parametrize("name", list(METHODS))
+def test_needs_masks_says_which_methods_fail_without_them(name):
+    # the workflow gives masks.h5 only to the runs whose method says it needs them
+    teacher, student = make_models()
+    batch = make_batch()
+    del batch["masks"]
+    loss_fn = make_student_loss(name, "frame", StudentConfig(), teacher)
+    if METHODS[name].needs_masks:
+        with pytest.raises(VicokdError, match="masks"):
+            loss_fn(student, batch)
+    else:
+        loss, _ = loss_fn(student, batch)
+        assert torch.isfinite(loss)
+
+
 def test_teacher_vc_loss_adds_vc():
     teacher, _ = make_models()
     teacher.eval()

@@ -97,3 +97,20 @@ def test_student_without_audio_and_bad_teacher(tmp_path):
     assert "vicokd: error: " in proc.stderr and "not a vicokd model file" in proc.stderr
     out = work / "results" / "h1" / "multiasl" / "logitkd-frame-seed0"
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_only_the_runs_that_read_masks_wait_for_them(tmp_path):
+    # masks.h5 is not there (the detector would still be training): the teacher and the
+    # mask-free methods run; a method with masked view consistency cannot start.
+    work = prepare_workdir(tmp_path)
+    files = make_home(work / "results" / "h1", n_seq=6, views=2, lengths=(4, 6))
+    import os
+    os.remove(files.masks)
+    config = write_config(work)
+    base = "results/h1/multiasl"
+    targets = [f"{base}/{r}/metrics.json" for r in ("cokd-frame-seed0", "vicokd-nomask-frame-seed0")]
+    run_snakemake(work, *targets, config=config, extra_args=RULES, cores=2)
+    assert all((work / t).is_file() for t in targets)
+    proc = run_snakemake(work, f"{base}/vicokd-frame-seed0/metrics.json", config=config,
+                         extra_args=RULES, cores=1, check=False)
+    assert proc.returncode != 0 and "results/h1/masks.h5" in proc.stderr + proc.stdout

@@ -53,6 +53,11 @@ class Method:
         """Every term but VC reads the teacher's outputs."""
         return any(getattr(self, t) for t in ("fd", "ld", "modal", "dual"))
 
+    @property
+    def needs_masks(self) -> bool:
+        """View consistency restricted to the frames where both views see a person."""
+        return self.vc and self.vc_use_mask
+
 
 METHODS: dict[str, Method] = {m.name: m for m in (
     Method("student"),                                   # no distillation

@@ -179,7 +179,8 @@ def _outputs(snakemake) -> RunOutputs:
 def main(snakemake) -> None:
     """Entry of the `student` rule."""
     inp = snakemake.input
-    files = DataFiles(frames=inp.frames, labels=inp.labels, split=inp.split, masks=inp.masks,
+    files = DataFiles(frames=inp.frames, labels=inp.labels, split=inp.split,
+                      masks=inp.masks if "masks" in inp.keys() else None,
                       audio=inp.audio if "audio" in inp.keys() else None)
     teacher = inp.teacher if "teacher" in inp.keys() else None
     w = snakemake.wildcards

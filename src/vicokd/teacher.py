@@ -114,8 +114,8 @@ def train_teacher(files: DataFiles, outputs: RunOutputs, model_section: dict,
 
 def main(snakemake) -> None:
     inp = snakemake.input
-    files = DataFiles(frames=inp.frames, audio=inp.audio, labels=inp.labels, masks=inp.masks,
-                      split=inp.split)
+    files = DataFiles(frames=inp.frames, audio=inp.audio, labels=inp.labels, split=inp.split,
+                      masks=inp.masks if "masks" in inp.keys() else None)
     out = snakemake.output
     outputs = RunOutputs(model=out.model, curve=out.curve, metrics=out.metrics,
                          predictions=out.predictions)

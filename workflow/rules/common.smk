@@ -9,6 +9,8 @@ from snakemake.io import expand
 # code), read from this checkout's src/ as the rule scripts do (scripts/_bootstrap.py).
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from vicokd.runs import figure3_runs, table1_runs, table2_runs, table3_runs, table4_runs
+from vicokd.distill import get_method
+from vicokd.models import BACKBONES_WITH_MASKS
 
 HOMES = config["experiments"]["homes"]
 BACKBONES = config["experiments"]["backbones"]
@@ -92,18 +94,34 @@ def training_gpus():
     return 1 if str(config["model"].get("device", "auto")).startswith("cuda") else 0
 
 
-# --- students (workflow/rules/train.smk)
+def masks_input(env, backbone, method=None):
+    """{"masks": masks.h5} for the runs that read the human masks (MultiTSF's presence head,
+    view consistency restricted to seen frames), else {}: the other runs need not wait for
+    the detector, so they train while it does."""
+    if backbone in BACKBONES_WITH_MASKS or (method is not None and get_method(method).needs_masks):
+        return {"masks": f"results/{env}/masks.h5"}
+    return {}
 
-# The one method that distills nothing: it needs neither the teacher nor audio.
-METHODS_WITHOUT_TEACHER = ("student",)
+
+def teacher_inputs(wildcards):
+    """Data of one home, with the masks only when the backbone reads them."""
+    env = wildcards.env
+    inputs = {"frames": f"results/{env}/frames.h5", "audio": f"results/{env}/audio.h5",
+              "labels": f"results/{env}/labels.h5", "split": f"results/{env}/split.json"}
+    return inputs | masks_input(env, wildcards.backbone)
+
+
+# --- students (workflow/rules/train.smk)
 
 
 def student_inputs(wildcards):
-    """Data of one home; plus audio.h5 and the teacher's model.pt when the method distills."""
+    """Data of one home; the masks when the backbone or method reads them; audio.h5 and the
+    teacher's model.pt when the method distills."""
     env = wildcards.env
     inputs = {"frames": f"results/{env}/frames.h5", "labels": f"results/{env}/labels.h5",
-              "masks": f"results/{env}/masks.h5", "split": f"results/{env}/split.json"}
-    if wildcards.method not in METHODS_WITHOUT_TEACHER:
+              "split": f"results/{env}/split.json"}
+    inputs |= masks_input(env, wildcards.backbone, wildcards.method)
+    if get_method(wildcards.method).needs_teacher:
         inputs["audio"] = f"results/{env}/audio.h5"
         inputs["teacher"] = f"results/{env}/{wildcards.backbone}/teacher/model.pt"
     return inputs

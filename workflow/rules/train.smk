@@ -5,11 +5,7 @@
 
 rule teacher:
     input:
-        frames="results/{env}/frames.h5",
-        audio="results/{env}/audio.h5",
-        labels="results/{env}/labels.h5",
-        masks="results/{env}/masks.h5",
-        split="results/{env}/split.json",
+        unpack(teacher_inputs),
     output:
         model="results/{env}/{backbone}/teacher/model.pt",
         curve="results/{env}/{backbone}/teacher/curve.csv",
