@@ -19,7 +19,11 @@ if IS_SYNTHETIC and not config["masks"]["weights"]:
             detector=config["detector"],
             decode=config["decode"],
             homes=HOMES,
-        threads: 8
+        # Half the cores: the training jobs that do not read the masks use the other half
+        # meanwhile (on SLURM the profile's set-threads decides). First in the queue: every
+        # run that reads the masks waits for it.
+        threads: max(1, workflow.cores // 2)
+        priority: 10
         resources:
             gpu=1 if config["detector"]["device"] == "cuda" else 0,
         conda:
@@ -40,6 +44,7 @@ rule masks:
     params:
         masks=config["masks"],
     threads: 2
+    priority: 10
     resources:
         gpu=1 if config["masks"]["device"] == "cuda" else 0,
     conda:
