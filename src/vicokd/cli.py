@@ -27,13 +27,12 @@ def predict(model_path: str | Path, videos: list[str | Path], fps: float = 2.5, 
     from .dataset import normalise_frames, resize_frames, sample_indices
     from .frames import decode_sequence
     from .media import frame_count, probe
-    from .models import load_model
+    from .models import load_model_file
 
-    model = load_model(model_path)
+    model, blob = load_model_file(model_path)
     if model.cfg.audio:
         raise VicokdError(f"{model_path}: an audio-visual teacher; `vicokd predict` deploys "
                           f"visual-only students (a student run's model.pt)")
-    blob = torch.load(model_path, map_location="cpu", weights_only=False, mmap=True)
     classes = list(blob.get("classes") or [f"class{k}" for k in range(model.cfg.num_classes)])
     model_section = (blob.get("run_config") or {}).get("model", {})
     norm = model_section.get("normalize") or {}

@@ -440,6 +440,11 @@ def save_model(path, model: AVModel, extra: dict | None = None) -> None:
 
 def load_model(path, map_location="cpu") -> AVModel:
     """Rebuild a model saved by save_model (no pretrained checkpoint directory is read)."""
+    return load_model_file(path, map_location)[0]
+
+
+def load_model_file(path, map_location="cpu") -> tuple[AVModel, dict]:
+    """The model of a model.pt and the file's other entries (classes, metrics, run_config...)."""
     p = Path(path)
     if not p.is_file():
         raise VicokdError(f"{p}: file not found")
@@ -447,7 +452,7 @@ def load_model(path, map_location="cpu") -> AVModel:
         blob = torch.load(p, map_location=map_location, weights_only=False)
         cfg = config_from_dict(blob["config"])
         model = build_model(cfg, blob["encoders"])
-        model.load_state_dict(blob["state_dict"])
+        model.load_state_dict(blob.pop("state_dict"))
     except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same one-line error
         raise VicokdError(f"{p}: not a vicokd model file ({type(exc).__name__}: {exc})") from None
-    return model
+    return model, blob

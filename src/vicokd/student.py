@@ -19,7 +19,7 @@ from .dataset import DataFiles
 from .distill import (StudentConfig, check_student_teacher, freeze, get_method,
                       make_student_loss, make_teacher_vc_loss)
 from .errors import VicokdError
-from .models import build_model, load_model, model_config, resolve_device, save_model
+from .models import build_model, load_model_file, model_config, resolve_device, save_model
 from .storage import write_json
 from .teacher import (RunOutputs, checkpoint_path, datasets, metrics_of, write_curve,
                       write_predictions)
@@ -47,8 +47,8 @@ def file_digest(path) -> str:
 
 def load_teacher(path, backbone: str, classes: list[str], device) -> torch.nn.Module:
     """The frozen teacher of model.pt, checked against the run (backbone, classes, audio)."""
-    teacher = load_model(path)
-    blob_classes = torch.load(path, map_location="cpu", weights_only=False, mmap=True).get("classes")
+    teacher, blob = load_model_file(path)
+    blob_classes = blob.get("classes")
     if teacher.cfg.backbone != backbone:
         raise VicokdError(f"{path}: a '{teacher.cfg.backbone}' teacher, the student is "
                           f"'{backbone}'")
