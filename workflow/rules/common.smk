@@ -34,6 +34,10 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+# Scheduling: the data stages, the detector and the masks before the training jobs.
+DATA_PRIORITY = 10
+
+
 def annotation_path(env):
     """Path of the annotation file of one home."""
     try:

@@ -1,4 +1,6 @@
 # Data stages: the synthetic homes (embedded default), manifest, decode, spectrogram, labels, split.
+# They all run before any training job (priority: DATA_PRIORITY): the detector, on the critical
+# path, needs every home's frames and split, and ready training jobs would otherwise go first.
 
 
 if IS_SYNTHETIC:
@@ -13,6 +15,7 @@ if IS_SYNTHETIC:
             synthetic=config["synthetic"],
             classes=config["dataset"]["classes"],
         threads: config["synthetic"]["workers"]
+        priority: DATA_PRIORITY
         conda:
             CONDA_ENV,
         log:
@@ -35,6 +38,7 @@ rule manifest:
         "results/{env}/manifest.json",
     params:
         dataset=config["dataset"],
+    priority: DATA_PRIORITY
     conda:
         CONDA_ENV,
     log:
@@ -51,6 +55,7 @@ rule decode:
     params:
         decode=config["decode"],
     threads: 1
+    priority: DATA_PRIORITY
     conda:
         CONDA_ENV,
     log:
@@ -70,6 +75,7 @@ rule spectrogram:
         audio=config["audio"],
         decode=config["decode"],
     threads: 1
+    priority: DATA_PRIORITY
     conda:
         CONDA_ENV,
     log:
@@ -87,6 +93,7 @@ rule labels:
         "results/{env}/labels.h5",
     params:
         decode=config["decode"],
+    priority: DATA_PRIORITY
     conda:
         CONDA_ENV,
     log:
@@ -103,6 +110,7 @@ rule split:
         "results/{env}/split.json",
     params:
         split=config["split"],
+    priority: DATA_PRIORITY
     conda:
         CONDA_ENV,
     log:

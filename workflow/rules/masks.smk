@@ -23,7 +23,7 @@ if IS_SYNTHETIC and not config["masks"]["weights"]:
         # meanwhile (on SLURM the profile's set-threads decides). First in the queue: every
         # run that reads the masks waits for it.
         threads: max(1, workflow.cores // 2)
-        priority: 10
+        priority: DATA_PRIORITY
         resources:
             gpu=1 if config["detector"]["device"] == "cuda" else 0,
         conda:
@@ -43,8 +43,10 @@ rule masks:
         masks="results/{env}/masks.h5",
     params:
         masks=config["masks"],
-    threads: 2
-    priority: 10
+    # YOLO inference on a CPU kept ~0.9 of one core busy with 2 threads (benchmark mean_load):
+    # one thread per home lets both homes run side by side (SLURM: the profile's set-threads).
+    threads: 1
+    priority: DATA_PRIORITY
     resources:
         gpu=1 if config["masks"]["device"] == "cuda" else 0,
     conda:
