@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 
 import h5py
 import pytest
@@ -75,7 +76,6 @@ def test_every_method_and_teacher_vc(tmp_path):
 def test_student_without_audio_and_bad_teacher(tmp_path):
     work = prepare_workdir(tmp_path)
     files = make_home(work / "results" / "h1", n_seq=6, views=2, lengths=(4, 6))
-    import os
     os.remove(files.audio)                          # no audio.h5 at all
     config = write_config(work, dataset={
         "format": "multisensor_home", "root": "data", "annotations": {"h1": "x.json"},
@@ -104,7 +104,6 @@ def test_only_the_runs_that_read_masks_wait_for_them(tmp_path):
     # mask-free methods run; a method with masked view consistency cannot start.
     work = prepare_workdir(tmp_path)
     files = make_home(work / "results" / "h1", n_seq=6, views=2, lengths=(4, 6))
-    import os
     os.remove(files.masks)
     config = write_config(work)
     base = "results/h1/multiasl"

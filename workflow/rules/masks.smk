@@ -19,10 +19,12 @@ if IS_SYNTHETIC and not config["masks"]["weights"]:
             detector=config["detector"],
             decode=config["decode"],
             homes=HOMES,
-        # Half the cores: the training jobs that do not read the masks use the other half
-        # meanwhile (on SLURM the profile's set-threads decides). First in the queue: every
-        # run that reads the masks waits for it.
-        threads: max(1, workflow.cores // 2)
+        # One thread: on a CPU, two torch threads trained it no faster (user time = wall
+        # time), and the training jobs that do not read the masks use the other cores
+        # meanwhile (on SLURM the profile's set-threads decides; with a GPU it sets the
+        # loader workers). First in the queue: every run that reads the masks waits for it.
+        # (Not a share of workflow.cores: that is undefined on a cluster executor.)
+        threads: 1
         priority: DATA_PRIORITY
         resources:
             gpu=1 if config["detector"]["device"] == "cuda" else 0,
