@@ -23,7 +23,7 @@ from .models import build_model, load_model_file, model_config, resolve_device, 
 from .storage import write_json
 from .teacher import (RunOutputs, checkpoint_path, datasets, metrics_of, write_curve,
                       write_predictions)
-from .train import fit, train_config
+from .train import fit, train_config, without_speed_options
 
 log = logging.getLogger("vicokd.student")
 
@@ -116,8 +116,9 @@ def train_student(files: DataFiles, outputs: RunOutputs, model_section: dict,
     if teacher is not None:
         check_student_teacher(model, teacher)
     loss_fn = make_student_loss(spec, supervision, scfg, teacher)
-    fingerprint = {"model": model_section, "student": student_section, "backbone": backbone,
-                   "method": method, "supervision": supervision, "seed": int(seed),
+    fingerprint = {"model": model_section, "student": without_speed_options(student_section),
+                   "backbone": backbone, "method": method, "supervision": supervision,
+                   "seed": int(seed),
                    "classes": train_set.classes, "train": train_set.ids, "test": test_set.ids,
                    "teacher": file_digest(teacher_path) if teacher is not None else None}
     config = {"model": model_section, "student": student_section, "backbone": backbone,
@@ -153,8 +154,8 @@ def train_teacher_vc(files: DataFiles, outputs: RunOutputs, model_section: dict,
     torch.manual_seed(tcfg.seed)
     model = build_model(mcfg)
     loss_fn = make_teacher_vc_loss(float(teacher_section.get("lambda_seq", 1.0)), vc_weight)
-    fingerprint = {"model": model_section, "teacher": teacher_section, "backbone": backbone,
-                   "vc_weight": vc_weight, "classes": train_set.classes,
+    fingerprint = {"model": model_section, "teacher": without_speed_options(teacher_section),
+                   "backbone": backbone, "vc_weight": vc_weight, "classes": train_set.classes,
                    "audio_shape": list(train_set.audio_shape), "train": train_set.ids,
                    "test": test_set.ids}
     config = {"model": model_section, "teacher": teacher_section, "backbone": backbone,

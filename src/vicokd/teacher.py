@@ -15,7 +15,8 @@ from .dataset import DataFiles, SequenceDataset, split_datasets
 from .metrics import evaluation_summary
 from .models import build_model, model_config, save_model
 from .storage import atomic_h5, atomic_path, write_dataset, write_json
-from .train import CURVE_COLUMNS, FitResult, fit, supervised_loss_fn, train_config
+from .train import (CURVE_COLUMNS, FitResult, fit, supervised_loss_fn, train_config,
+                    without_speed_options)
 
 log = logging.getLogger("vicokd.teacher")
 
@@ -87,10 +88,8 @@ def train_teacher(files: DataFiles, outputs: RunOutputs, model_section: dict,
     model = build_model(mcfg)
     loss_fn = supervised_loss_fn(float(teacher_section.get("lambda_seq", 1.0)),
                                  str(teacher_section.get("supervision", "frame")))
-    # what defines the run; threads, workers and the cache change speed, not results
     fingerprint = {"model": model_section, "backbone": backbone,
-                   "teacher": {k: v for k, v in teacher_section.items()
-                               if k not in ("threads", "workers", "cache")},
+                   "teacher": without_speed_options(teacher_section),
                    "classes": train_set.classes, "audio_shape": list(train_set.audio_shape),
                    "train": train_set.ids, "test": test_set.ids}
     ckpt = checkpoint_path(outputs.model)

@@ -179,6 +179,16 @@ def _set_rng_states(states: dict) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+# Options of the teacher:/student: sections that change speed, not results: a run may resume
+# after any of them changed.
+SPEED_OPTIONS = ("threads", "workers", "cache")
+
+
+def without_speed_options(section: dict) -> dict:
+    """A teacher:/student: section as it enters a checkpoint's fingerprint."""
+    return {k: v for k, v in section.items() if k not in SPEED_OPTIONS}
+
+
 def canonical(fingerprint: dict) -> str:
     return json.dumps(fingerprint, sort_keys=True, default=str)
 
