@@ -33,6 +33,11 @@ def set_threads(n: int) -> None:
         sys.modules["torch"].set_num_threads(int(n))
 
 
+def optional_input(inputs, name: str) -> str | None:
+    """A named input of a rule that declares it only for some jobs (e.g. masks.h5), or None."""
+    return getattr(inputs, name) if name in inputs.keys() else None
+
+
 def run_script(snakemake, main: Callable[..., None]) -> None:
     """Run `main(snakemake)` with logging and threads set up; a VicokdError exits with one line."""
     logfile = snakemake.log[0] if len(snakemake.log) else None

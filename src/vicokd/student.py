@@ -20,6 +20,7 @@ from .distill import (StudentConfig, check_student_teacher, freeze, get_method,
                       make_student_loss, make_teacher_vc_loss)
 from .errors import VicokdError
 from .models import build_model, load_model_file, model_config, resolve_device, save_model
+from .runner import optional_input
 from .storage import write_json
 from .teacher import (RunOutputs, checkpoint_path, datasets, metrics_of, write_curve,
                       write_predictions)
@@ -181,9 +182,8 @@ def main(snakemake) -> None:
     """Entry of the `student` rule."""
     inp = snakemake.input
     files = DataFiles(frames=inp.frames, labels=inp.labels, split=inp.split,
-                      masks=inp.masks if "masks" in inp.keys() else None,
-                      audio=inp.audio if "audio" in inp.keys() else None)
-    teacher = inp.teacher if "teacher" in inp.keys() else None
+                      masks=optional_input(inp, "masks"), audio=optional_input(inp, "audio"))
+    teacher = optional_input(inp, "teacher")
     w = snakemake.wildcards
     train_student(files, _outputs(snakemake), dict(snakemake.params.model),
                   dict(snakemake.params.student), w.backbone, snakemake.params.method,

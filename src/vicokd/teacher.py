@@ -14,6 +14,7 @@ import torch
 from .dataset import DataFiles, SequenceDataset, split_datasets
 from .metrics import evaluation_summary
 from .models import build_model, model_config, save_model
+from .runner import optional_input
 from .storage import atomic_h5, atomic_path, write_dataset, write_json
 from .train import (CURVE_COLUMNS, FitResult, fit, supervised_loss_fn, train_config,
                     without_speed_options)
@@ -114,7 +115,7 @@ def train_teacher(files: DataFiles, outputs: RunOutputs, model_section: dict,
 def main(snakemake) -> None:
     inp = snakemake.input
     files = DataFiles(frames=inp.frames, audio=inp.audio, labels=inp.labels, split=inp.split,
-                      masks=inp.masks if "masks" in inp.keys() else None)
+                      masks=optional_input(inp, "masks"))
     out = snakemake.output
     outputs = RunOutputs(model=out.model, curve=out.curve, metrics=out.metrics,
                          predictions=out.predictions)
