@@ -80,13 +80,12 @@ def main(argv: list[str] | None = None) -> int:
     except VicokdError as exc:
         print(f"vicokd: error: {exc}", file=sys.stderr)
         return 2
-    text = json.dumps(result, indent=2)
     if args.out:
         from .storage import write_json
 
         write_json(args.out, result)
     else:
-        print(text)
+        print(json.dumps(result, indent=2))
     return 0
 
 

@@ -235,7 +235,7 @@ class SequenceDataset(Dataset):
         if "masks" in h:
             block["mask"] = h["masks"][sid]["mask"][()]
         if self.cache:
-            block["frames"] = self._resize(block["frames"])             # [N, L, 3, S, S] uint8
+            block["frames"] = resize_frames(block["frames"], self.size)   # [N, L, 3, S, S] uint8
             self._cache[sid] = block
         return block
 
@@ -246,7 +246,7 @@ class SequenceDataset(Dataset):
         if self.cache:
             frames = block["frames"][:, torch.from_numpy(idx)]
         else:
-            frames = self._resize(block["frames"][:, idx])             # only the T sampled
+            frames = resize_frames(block["frames"][:, idx], self.size)   # only the T sampled
         item = {
             "frames": normalise_frames(frames, self.image_mean, self.image_std),
             "frame_labels": torch.from_numpy(block["frame_labels"][idx].astype(np.float32)),
@@ -261,9 +261,6 @@ class SequenceDataset(Dataset):
         if "mask" in block:
             item["masks"] = torch.from_numpy(block["mask"][:, idx].astype(np.float32))
         return item
-
-    def _resize(self, frames: np.ndarray) -> torch.Tensor:
-        return resize_frames(frames, self.size)
 
     def close(self) -> None:
         if self._handles:
