@@ -8,10 +8,11 @@ import pytest
 from report_fixtures import HOMES, SUPERVISIONS, fabricate
 from vicokd import figures as fg
 from vicokd.errors import VicokdError
+from vicokd.experiments import figure3_runs
 
 
 def curve_paths(root):
-    return [root / "results" / r / "curve.csv" for r in fg.figure3_runs(HOMES, SUPERVISIONS, 0)]
+    return [root / "results" / r / "curve.csv" for r in figure3_runs(HOMES, SUPERVISIONS, 0)]
 
 
 def test_figure3_draws_every_panel_and_reports_missing_curves(tmp_path):

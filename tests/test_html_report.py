@@ -19,6 +19,7 @@ from conftest import prepare_workdir, run_snakemake
 from report_fixtures import (EXPERIMENTS, HOMES, SUPERVISIONS, all_runs, fabricate,
                              fabricate_benchmarks, write_run)
 from vicokd import figures as fg
+from vicokd.experiments import figure3_runs
 from vicokd import html_report as hr
 from vicokd import report as rp
 
@@ -80,7 +81,7 @@ def build_from(root: Path, skip=()) -> str:
     fabricate_benchmarks(root)
     runs = [f"{e}/{b}/{r}" for e, b, r in all_runs()]
     metrics = rp.load_metrics(root / "results" / r / "metrics.json" for r in runs)
-    curves = fg.load_curves(root / "results" / r / "curve.csv" for r in fg.figure3_runs(HOMES, SUPERVISIONS, 0))
+    curves = fg.load_curves(root / "results" / r / "curve.csv" for r in figure3_runs(HOMES, SUPERVISIONS, 0))
     figs = {}
     for key, column in (("figure3", "test_map"), ("figure3_frame", "test_frame_map")):
         fg.plot_figure3(curves, root / f"{key}.png", HOMES, SUPERVISIONS, 0, column)

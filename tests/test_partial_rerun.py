@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from conftest import TINY_CONFIG, run_snakemake
-from vicokd.distill import METHODS
+from vicokd.experiments import METHODS
 
 pytestmark = pytest.mark.e2e
 

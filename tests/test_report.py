@@ -35,12 +35,7 @@ def col(bb, sup):
     return rp.column_label(bb, sup)
 
 
-def test_run_lists_match_the_paper_job_counts():
-    assert len(rp.table1_runs(*T1, 0)) == 78          # 6 teachers + 72 students
-    assert len(rp.table2_runs(HOMES, BACKBONES, SUPERVISIONS, SEEDS)) == 72
-    assert len(rp.table3_runs(HOMES, BACKBONES)) == 12
-    assert len(rp.table4_runs(HOMES, ABLATIONS, SUPERVISIONS, 0)) == 24
-    assert all("/multiasl/" in r for r in rp.table4_runs(HOMES, ABLATIONS, SUPERVISIONS, 0))
+def test_run_id_of_path():
     assert rp.run_id_of_path("x/results/home1/multiasl/vicokd-nomask-frame-seed2/metrics.json") \
         == "home1/multiasl/vicokd-nomask-frame-seed2"
 

@@ -15,7 +15,7 @@ import yaml
 
 from conftest import prepare_workdir, run_snakemake
 from fake_artifacts import make_home, tiny_model_section
-from vicokd.distill import METHODS
+from vicokd.experiments import METHODS
 
 pytestmark = pytest.mark.e2e
 

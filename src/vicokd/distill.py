@@ -1,6 +1,6 @@
-"""Student distillation (paper §3.2 and §4.1): the methods as data, and the student's loss.
+"""Student distillation (paper §3.2 and §4.1): the student's loss.
 
-A method names the distillation terms it adds to the student's supervision:
+A method (vicokd.experiments.METHODS) names the distillation terms it adds to the student's supervision:
 
     FD     eq. 7: squared L2 between teacher and student F_attn, and between their F_av
     LD     eq. 8: tau^2 KL(p_T || p_S) on the fused frame logits [B, T, C]
@@ -24,62 +24,9 @@ from typing import Callable
 import torch
 
 from .errors import VicokdError
+from .experiments import METHODS, SUPERVISIONS, TERMS, Method, get_method
 from .losses import feature_distillation, logit_distillation, view_consistency
 from .train import supervised_loss
-
-SUPERVISIONS = ("frame", "sequence")
-TERMS = ("fd", "ld", "vc", "modal", "dual")
-
-
-@dataclass(frozen=True)
-class Method:
-    """Which distillation terms a method adds, and the VC variant (for the ablations)."""
-    name: str
-    fd: bool = False
-    ld: bool = False
-    vc: bool = False
-    modal: bool = False
-    dual: bool = False
-    vc_confidence_weighting: bool = True
-    vc_use_mask: bool = True
-    vc_divergence: str = "js"
-
-    @property
-    def terms(self) -> tuple[str, ...]:
-        return tuple(t for t in TERMS if getattr(self, t))
-
-    @property
-    def needs_teacher(self) -> bool:
-        """Every term but VC reads the teacher's outputs."""
-        return any(getattr(self, t) for t in ("fd", "ld", "modal", "dual"))
-
-    @property
-    def needs_masks(self) -> bool:
-        """View consistency restricted to the frames where both views see a person."""
-        return self.vc and self.vc_use_mask
-
-
-METHODS: dict[str, Method] = {m.name: m for m in (
-    Method("student"),                                   # no distillation
-    Method("logitkd", ld=True),
-    Method("modalkd", modal=True),
-    Method("dualkd", dual=True, ld=True),
-    Method("cokd", fd=True, ld=True),                    # ViCoKD without VC
-    Method("vicokd", fd=True, ld=True, vc=True),
-    Method("vicokd-noconfw", fd=True, ld=True, vc=True, vc_confidence_weighting=False),
-    Method("vicokd-nomask", fd=True, ld=True, vc=True, vc_use_mask=False),
-    Method("vicokd-kl", fd=True, ld=True, vc=True, vc_divergence="kl"),
-    Method("vicokd-nofd", ld=True, vc=True),
-    Method("vicokd-nold", fd=True, vc=True),
-)}
-
-
-def get_method(name: str) -> Method:
-    try:
-        return METHODS[name]
-    except KeyError:
-        raise VicokdError(f"unknown distillation method '{name}' (one of "
-                          f"{', '.join(METHODS)})") from None
 
 
 @dataclass

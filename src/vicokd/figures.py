@@ -17,9 +17,9 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .errors import VicokdError  # noqa: E402
-from .report import (ABLATION_BACKBONE, HOME_LABELS, METHOD_LABELS, SUPERVISION_LABELS,  # noqa: E402
-                     data_note, label, run_id, run_id_of_path, student_run)
-from .runs import FIGURE3_METHODS, figure3_runs  # noqa: E402,F401
+from .experiments import ABLATION_BACKBONE, FIGURE3_METHODS, run_id, student_run  # noqa: E402
+from .report import (HOME_LABELS, METHOD_LABELS, SUPERVISION_LABELS, data_note, label,  # noqa: E402
+                     run_id_of_path)
 from .storage import atomic_path  # noqa: E402
 
 CURVE_COLUMNS = ["epoch", "train_loss", "test_map", "test_frame_map", "lr", "seconds"]

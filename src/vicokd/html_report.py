@@ -16,6 +16,7 @@ import pandas as pd
 import yaml
 
 from . import report as rp
+from .experiments import table1_runs, table2_runs, table3_runs, table4_runs
 from .storage import atomic_path
 
 log = logging.getLogger("vicokd")
@@ -178,8 +179,8 @@ def build_report(metrics: Mapping, figures: Mapping[str, bytes], reference: pd.D
         "This run": [rp.fmt_claim(h, t) for h, t in zip(ours_claims["holds"], ours_claims["tested"])],
     })
 
-    all_runs = sorted(set(rp.table1_runs(*t1args, seed) + rp.table2_runs(homes, bbs, sups, seeds)
-                          + rp.table3_runs(homes, bbs) + rp.table4_runs(homes, ablations, sups, seed)))
+    all_runs = sorted(set(table1_runs(*t1args, seed) + table2_runs(homes, bbs, sups, seeds)
+                          + table3_runs(homes, bbs) + table4_runs(homes, ablations, sups, seed)))
     missing = rp.missing_runs(metrics, all_runs)
 
     def notes(table, key="map", runs=()):
@@ -204,13 +205,13 @@ def build_report(metrics: Mapping, figures: Mapping[str, bytes], reference: pd.D
     body.append("<h2>Table 1</h2>\n")
     w1 = rp.table1_wide(t1, *t1args, style="md")
     body.append(html_table(w1, "table1", rp.TITLES["table1"],
-                           notes("table1", runs=rp.table1_runs(*t1args, seed))))
+                           notes("table1", runs=table1_runs(*t1args, seed))))
     body.append(html_table(combine_cells(w1, rp.table1_wide(p1, *t1args, style="md"), 2),
                            "table1-vs-paper", "Table 1, ours (top of each cell) beside the paper's "
                            "published figure (below)", [PAPER_LABEL]))
     body.append(html_table(rp.table1_wide(t1f, *t1args, style="md"), "table1-frame",
                            rp.TITLES["table1_frame"],
-                           notes("table1", "frame_map", rp.table1_runs(*t1args, seed))
+                           notes("table1", "frame_map", table1_runs(*t1args, seed))
                            + ["Frame-level mAP scores every test frame, so it is far less noisy "
                               "than the sequence-level mAP on a small test split."]))
     body.append(html_table(rp.table1_wide(p1, *t1args, style="md"), "paper-table1",
@@ -218,19 +219,19 @@ def build_report(metrics: Mapping, figures: Mapping[str, bytes], reference: pd.D
 
     body.append("<h2>Table 2</h2>\n")
     body.append(html_table(rp.table2_wide(t2, homes, bbs, sups), "table2", rp.TITLES["table2"],
-                           notes("table2", runs=rp.table2_runs(homes, bbs, sups, seeds))))
+                           notes("table2", runs=table2_runs(homes, bbs, sups, seeds))))
     body.append(html_table(paper_table2_wide(p2), "paper-table2",
                            "The paper's Table 2 (published, ViCoKD only)", [PAPER_LABEL], paper=True))
 
     body.append("<h2>Table 3</h2>\n")
     body.append(html_table(rp.table3_wide(t3, homes, bbs), "table3", rp.TITLES["table3"],
-                           notes("table3", runs=rp.table3_runs(homes, bbs))))
+                           notes("table3", runs=table3_runs(homes, bbs))))
     body.append(html_table(rp.table3_wide(p3, homes, bbs), "paper-table3",
                            "The paper's Table 3 (published)", [PAPER_LABEL], paper=True))
 
     body.append("<h2>Table 4</h2>\n")
     body.append(html_table(rp.table4_wide(t4, homes, ablations, sups), "table4", rp.TITLES["table4"],
-                           notes("table4", runs=rp.table4_runs(homes, ablations, sups, seed))))
+                           notes("table4", runs=table4_runs(homes, ablations, sups, seed))))
     body.append(html_table(rp.table4_wide(p4, homes, ablations, sups), "paper-table4",
                            "The paper's Table 4 (published)", [PAPER_LABEL], paper=True))
 

@@ -37,10 +37,8 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint as torch_checkpoint
 
 from .errors import VicokdError
+from .experiments import BACKBONES
 
-BACKBONES = ("multitrans", "multiasl", "multitsf")
-# Backbones whose training reads the human masks (MultiTSF's human-presence head).
-BACKBONES_WITH_MASKS = ("multitsf",)
 OUTPUT_KEYS = ("sequence_logits", "frame_logits", "view_frame_logits",
                "F_v", "F_a", "F_attn", "F_av", "F_fusion")
 

@@ -19,24 +19,17 @@ import numpy as np
 import pandas as pd
 
 from .errors import VicokdError
-from .runs import (ABLATION_BACKBONE, run_id, student_run, table1_runs, table2_runs,  # noqa: F401
-                   table3_runs, table4_runs)
+from .experiments import (ABLATION_BACKBONE, METHODS, TABLE2_METHODS, TEACHER, TEACHER_VC,
+                          run_id, student_run, table1_runs, table2_runs, table3_runs,
+                          table4_runs)
 from .storage import atomic_path, read_json
 
 Metrics = Mapping[str, "dict | None"]
 
-METHOD_LABELS = {
-    "teacher": "Teacher", "teacher-vc": "Teacher + VC", "student": "Student",
-    "logitkd": "LogitKD", "modalkd": "ModalKD", "dualkd": "DualKD", "cokd": "CoKD",
-    "vicokd": "ViCoKD", "vicokd-noconfw": "w/o ConfW", "vicokd-nomask": "w/o Mask",
-    "vicokd-kl": "JS → KL", "vicokd-nofd": "w/o FD", "vicokd-nold": "w/o LD",
-}
+METHOD_LABELS = {TEACHER: "Teacher", TEACHER_VC: "Teacher + VC",
+                 **{name: m.label for name, m in METHODS.items()}}
 # Table 4 groups the ablations as the paper does.
-ABLATION_GROUPS = {
-    "vicokd-noconfw": "View-aware Consistency Module", "vicokd-nomask": "View-aware Consistency Module",
-    "vicokd-kl": "View-aware Consistency Module", "vicokd-nofd": "Knowledge Distillation Strategies",
-    "vicokd-nold": "Knowledge Distillation Strategies",
-}
+ABLATION_GROUPS = {name: m.ablation_group for name, m in METHODS.items() if m.ablation_group}
 BACKBONE_LABELS = {"multitrans": "MultiTrans", "multiasl": "MultiASL", "multitsf": "MultiTSF"}
 SUPERVISION_LABELS = {"frame": "AV_F→V_F", "sequence": "AV_F→V_S"}
 HOME_LABELS = {"home1": "Home-1", "home2": "Home-2"}
@@ -105,7 +98,7 @@ def table1_long(metrics: Metrics, homes, backbones, methods, supervisions, seed:
     rows = []
     for env in homes:
         for bb in backbones:
-            teacher = metric_value(metrics, run_id(env, bb, "teacher"), key)
+            teacher = metric_value(metrics, run_id(env, bb, TEACHER), key)
             for sup in supervisions:
                 base = metric_value(metrics, run_id(env, bb, student_run("student", sup, seed)), key)
                 rows.append(dict(home=env, method="teacher", backbone=bb, supervision=sup,
@@ -131,7 +124,7 @@ def table2_long(metrics: Metrics, homes, backbones, supervisions, seeds) -> pd.D
     for env in homes:
         for bb in backbones:
             for sup in supervisions:
-                for m in ("student", "vicokd"):
+                for m in TABLE2_METHODS:
                     vals = {k: metric_value(metrics, run_id(env, bb, student_run(m, sup, k)))
                             for k in seeds}
                     got = np.array([v for v in vals.values() if not math.isnan(v)])
@@ -148,8 +141,8 @@ def table3_long(metrics: Metrics, homes, backbones) -> pd.DataFrame:
     rows = []
     for bb in backbones:
         for env in homes:
-            a = metric_value(metrics, run_id(env, bb, "teacher"))
-            b = metric_value(metrics, run_id(env, bb, "teacher-vc"))
+            a = metric_value(metrics, run_id(env, bb, TEACHER))
+            b = metric_value(metrics, run_id(env, bb, TEACHER_VC))
             rows.append(dict(backbone=bb, home=env, teacher=a, teacher_vc=b, diff=b - a))
     return pd.DataFrame(rows)
 
@@ -398,7 +391,7 @@ def reference_metrics(ref: pd.DataFrame, seed: int = 0) -> dict[str, dict]:
     table functions lay them out. They are the paper's 3-run means, labelled as such."""
     out: dict[str, dict] = {}
     for r in ref[ref["table"].isin(["table1", "table3", "table4"])].itertuples():
-        run = r.method if r.method in ("teacher", "teacher-vc") else student_run(r.method, r.supervision, seed)
+        run = r.method if r.method in (TEACHER, TEACHER_VC) else student_run(r.method, r.supervision, seed)
         out[run_id(r.home, r.backbone, run)] = {"map": float(r.map)}
     return out
 

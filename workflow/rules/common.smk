@@ -5,13 +5,14 @@ import sys
 
 from snakemake.io import expand
 
-# The run ids each table shows come from the library (plain Python, shared with the table
-# code), read from this checkout's src/ as the rule scripts do (scripts/_bootstrap.py).
+# The grid (backbones, methods, which runs read what, the run ids each table shows) comes from
+# vicokd.experiments, plain Python with no torch, read from this checkout's src/ as the rule
+# scripts do (scripts/_bootstrap.py). Nothing else of the library is imported here, so that
+# parsing the workflow (every dry run) stays quick.
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
-from vicokd.runs import figure3_runs, table1_runs, table2_runs, table3_runs, table4_runs
-from vicokd.distill import get_method
-from vicokd.models import BACKBONES_WITH_MASKS
+from vicokd import experiments as grid
 
+grid.check_grid(config["experiments"])
 HOMES = config["experiments"]["homes"]
 BACKBONES = config["experiments"]["backbones"]
 METHODS = config["experiments"]["methods"]
@@ -23,14 +24,13 @@ DATA_ROOT = config["dataset"]["root"]
 # For --software-deployment-method conda (path relative to the rule files).
 CONDA_ENV = "../../envs/vicokd.yaml"
 
-# Method names contain hyphens (vicokd-nomask): the wildcards are constrained so that
-# "{method}-{supervision}-seed{seed}" splits one way only.
+# Method names contain hyphens (vicokd-nomask): the wildcards are constrained so that a student
+# run's name (grid.STUDENT_RUN) splits one way only.
 wildcard_constraints:
     env="[^/]+",
-    backbone="multitrans|multiasl|multitsf",
-    method="|".join(["student", "logitkd", "modalkd", "dualkd", "cokd", "vicokd",
-                     "vicokd-noconfw", "vicokd-nomask", "vicokd-kl", "vicokd-nofd", "vicokd-nold"]),
-    supervision="frame|sequence",
+    backbone="|".join(grid.BACKBONES),
+    method="|".join(grid.METHODS),
+    supervision="|".join(grid.SUPERVISIONS),
     seed=r"\d+",
 
 
@@ -99,12 +99,31 @@ def training_gpus():
 
 
 def masks_input(env, backbone, method=None):
-    """{"masks": masks.h5} for the runs that read the human masks (MultiTSF's presence head,
-    view consistency restricted to seen frames), else {}: the other runs need not wait for
-    the detector, so they train while it does."""
-    if backbone in BACKBONES_WITH_MASKS or (method is not None and get_method(method).needs_masks):
-        return {"masks": f"results/{env}/masks.h5"}
-    return {}
+    """{"masks": masks.h5} for the runs that read the human masks (grid.reads_masks), else {}."""
+    return {"masks": f"results/{env}/masks.h5"} if grid.reads_masks(backbone, method) else {}
+
+
+# A student run's name, as wildcards.
+STUDENT_RUN = grid.student_run("{method}", "{supervision}", "{seed}")
+
+
+def run_wildcards(run):
+    """The run id of run `run` (grid.TEACHER, grid.TEACHER_VC or STUDENT_RUN) of any home and
+    backbone, as a wildcard pattern."""
+    return grid.run_id("{env}", "{backbone}", run)
+
+
+def run_outputs(run):
+    """The four outputs of a training run (model, curve, metrics, predictions) by name."""
+    return {key: grid.run_file(run_wildcards(run), name) for key, name in grid.RUN_OUTPUTS.items()}
+
+
+def run_log(run):
+    return f"logs/{run_wildcards(run)}.log"
+
+
+def run_benchmark(run):
+    return f"benchmarks/results/{run_wildcards(run)}.tsv"
 
 
 def teacher_inputs(wildcards):
@@ -125,9 +144,10 @@ def student_inputs(wildcards):
     inputs = {"frames": f"results/{env}/frames.h5", "labels": f"results/{env}/labels.h5",
               "split": f"results/{env}/split.json"}
     inputs |= masks_input(env, wildcards.backbone, wildcards.method)
-    if get_method(wildcards.method).needs_teacher:
+    if grid.reads_teacher(wildcards.method):
         inputs["audio"] = f"results/{env}/audio.h5"
-        inputs["teacher"] = f"results/{env}/{wildcards.backbone}/teacher/model.pt"
+        inputs["teacher"] = grid.run_file(grid.run_id(env, wildcards.backbone, grid.TEACHER),
+                                          grid.RUN_OUTPUTS["model"])
     return inputs
 
 
@@ -137,25 +157,25 @@ TABLE_SEED = 0 if 0 in SEEDS else SEEDS[0]
 PAPER_REFERENCE = os.path.join(workflow.basedir, "workflow", "reference", "paper_multisensor_home.csv")
 
 
-def run_files(runs, name="metrics.json"):
+def run_files(runs, name=grid.RUN_OUTPUTS["metrics"]):
     """results/{run id}/{name} for run ids "{env}/{backbone}/{run}"."""
-    return [f"results/{r}/{name}" for r in runs]
+    return [grid.run_file(r, name) for r in runs]
 
 
 def table1_run_ids():
-    return table1_runs(HOMES, BACKBONES, METHODS, SUPERVISIONS, TABLE_SEED)
+    return grid.table1_runs(HOMES, BACKBONES, METHODS, SUPERVISIONS, TABLE_SEED)
 
 
 def table2_run_ids():
-    return table2_runs(HOMES, BACKBONES, SUPERVISIONS, SEEDS)
+    return grid.table2_runs(HOMES, BACKBONES, SUPERVISIONS, SEEDS)
 
 
 def table3_run_ids():
-    return table3_runs(HOMES, BACKBONES)
+    return grid.table3_runs(HOMES, BACKBONES)
 
 
 def table4_run_ids():
-    return table4_runs(HOMES, ABLATIONS, SUPERVISIONS, TABLE_SEED)
+    return grid.table4_runs(HOMES, ABLATIONS, SUPERVISIONS, TABLE_SEED)
 
 
 def report_run_ids():

@@ -86,7 +86,7 @@ rule table4:
 
 rule figure3:
     input:
-        curves=run_files(figure3_runs(HOMES, SUPERVISIONS, TABLE_SEED), "curve.csv"),
+        curves=run_files(grid.figure3_runs(HOMES, SUPERVISIONS, TABLE_SEED), grid.RUN_OUTPUTS["curve"]),
     output:
         png="results/figure3.png",
         frame_png="results/figure3_frame_map.png",
