@@ -1,16 +1,14 @@
-# Training: the audio-visual teacher per home and backbone (students come in their own rules).
-# Checkpoints live in results/checkpoints/{env}/{backbone}/{run}/last.pt, not a declared output,
-# so that a killed job run again resumes instead of starting over.
+# Training: the audio-visual teacher per home and backbone, the students, and the teacher with
+# view consistency. Each run writes grid.RUN_OUTPUTS into results/{env}/{backbone}/{run}/
+# (run_outputs in common.smk). Checkpoints live in results/checkpoints/{env}/{backbone}/{run}/last.pt,
+# not a declared output, so that a killed job run again resumes instead of starting over.
 
 
 rule teacher:
     input:
         unpack(teacher_inputs),
     output:
-        model="results/{env}/{backbone}/teacher/model.pt",
-        curve="results/{env}/{backbone}/teacher/curve.csv",
-        metrics="results/{env}/{backbone}/teacher/metrics.json",
-        predictions="results/{env}/{backbone}/teacher/predictions.h5",
+        **run_outputs(grid.TEACHER),
     params:
         model=config["model"],
         teacher=config["teacher"],
@@ -20,9 +18,9 @@ rule teacher:
     conda:
         CONDA_ENV
     log:
-        "logs/{env}/{backbone}/teacher.log",
+        run_log(grid.TEACHER),
     benchmark:
-        "benchmarks/results/{env}/{backbone}/teacher.tsv"
+        run_benchmark(grid.TEACHER)
     script:
         "../../scripts/teacher.py"
 
@@ -34,10 +32,7 @@ rule student:
     input:
         unpack(student_inputs),
     output:
-        model="results/{env}/{backbone}/{method}-{supervision}-seed{seed}/model.pt",
-        curve="results/{env}/{backbone}/{method}-{supervision}-seed{seed}/curve.csv",
-        metrics="results/{env}/{backbone}/{method}-{supervision}-seed{seed}/metrics.json",
-        predictions="results/{env}/{backbone}/{method}-{supervision}-seed{seed}/predictions.h5",
+        **run_outputs(STUDENT_RUN),
     params:
         model=config["model"],
         student=config["student"],
@@ -50,9 +45,9 @@ rule student:
     conda:
         CONDA_ENV
     log:
-        "logs/{env}/{backbone}/{method}-{supervision}-seed{seed}.log",
+        run_log(STUDENT_RUN),
     benchmark:
-        "benchmarks/results/{env}/{backbone}/{method}-{supervision}-seed{seed}.tsv"
+        run_benchmark(STUDENT_RUN)
     script:
         "../../scripts/student.py"
 
@@ -66,10 +61,7 @@ rule teacher_vc:
         masks="results/{env}/masks.h5",
         split="results/{env}/split.json",
     output:
-        model="results/{env}/{backbone}/teacher-vc/model.pt",
-        curve="results/{env}/{backbone}/teacher-vc/curve.csv",
-        metrics="results/{env}/{backbone}/teacher-vc/metrics.json",
-        predictions="results/{env}/{backbone}/teacher-vc/predictions.h5",
+        **run_outputs(grid.TEACHER_VC),
     params:
         model=config["model"],
         teacher=config["teacher"],
@@ -79,8 +71,8 @@ rule teacher_vc:
     conda:
         CONDA_ENV
     log:
-        "logs/{env}/{backbone}/teacher-vc.log",
+        run_log(grid.TEACHER_VC),
     benchmark:
-        "benchmarks/results/{env}/{backbone}/teacher-vc.tsv"
+        run_benchmark(grid.TEACHER_VC)
     script:
         "../../scripts/teacher_vc.py"
