@@ -108,7 +108,8 @@ def main(argv=()) -> None:
     from vicokd.manifest import load_manifest
     from vicokd.models import build_model, model_config
     from vicokd.dataset import split_datasets as datasets
-    from vicokd.train import make_loader, supervised_loss_fn
+    from vicokd.distill import supervised_loss_fn
+    from vicokd.train import make_loader
 
     torch.set_num_threads(args.threads)
     home = Path(args.home)

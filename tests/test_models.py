@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from fake_artifacts import tiny_model_section
+from vicokd.distill import supervised_loss_fn
+from vicokd.errors import VicokdError
 from vicokd.models import (OUTPUT_KEYS, build_model, load_model, model_config, resolve_device,
                            save_model)
-from vicokd.errors import VicokdError
-from vicokd.train import supervised_loss_fn
 
 B, N, T, C, S, LF, M = 2, 3, 6, 5, 16, 8, 16
 

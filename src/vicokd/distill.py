@@ -1,6 +1,9 @@
-"""Student distillation (paper §3.2 and §4.1): the student's loss.
+"""The loss of each training run, as `loss_fn(model, batch) -> (loss, parts)` for the loop
+(vicokd.train): the teacher's (supervision, eq. 5), teacher-vc's (plus view consistency), and a
+student's (supervision plus its method's distillation terms, paper §3.2 and §4.1).
 
-A method (vicokd.experiments.METHODS) names the distillation terms it adds to the student's supervision:
+A method (a row of vicokd.experiments.METHODS) names the terms it adds to the student's
+supervision:
 
     FD     eq. 7: squared L2 between teacher and student F_attn, and between their F_av
     LD     eq. 8: tau^2 KL(p_T || p_S) on the fused frame logits [B, T, C]
@@ -25,8 +28,8 @@ import torch
 
 from .errors import VicokdError
 from .experiments import METHODS, SUPERVISIONS, TERMS, Method, get_method
-from .losses import feature_distillation, logit_distillation, view_consistency
-from .train import supervised_loss
+from .losses import feature_distillation, logit_distillation, supervised_loss, view_consistency
+from .models import model_inputs
 
 
 @dataclass
@@ -124,6 +127,20 @@ def check_student_teacher(student, teacher) -> None:
     if student.cfg.hidden_size != teacher.cfg.hidden_size:
         raise VicokdError(f"teacher hidden_size {teacher.cfg.hidden_size} differs from the "
                           f"student's {student.cfg.hidden_size}: features cannot be distilled")
+
+
+def supervised_loss_fn(lambda_seq: float = 1.0, supervision: str = "frame"
+                       ) -> Callable[[torch.nn.Module, dict], tuple[torch.Tensor, dict]]:
+    """The teacher's loss: supervision (eq. 5) plus the backbone's auxiliary loss."""
+
+    def loss_fn(model, batch):
+        out = model(*model_inputs(model, batch))
+        loss, parts = supervised_loss(out, batch, lambda_seq, supervision)
+        aux, aux_parts = model.auxiliary_loss(out, batch)
+        parts.update(aux_parts)
+        return loss + aux, parts
+
+    return loss_fn
 
 
 def make_student_loss(method: Method | str, supervision: str, cfg: StudentConfig,

@@ -2,6 +2,7 @@
 
 - `two_way_loss`: the Two-way multi-label loss (Kobayashi, CVPR 2023) used for frame and
   sequence supervision (eq. 5).
+- `supervised_loss`: the supervision of eq. 5 on a model's outputs, L = L_F + lambda L_S.
 - `feature_distillation`: FD, eq. 7 (squared Euclidean distance per position).
 - `logit_distillation`: LD, eq. 8 (tau^2 * KL(p_T || p_S) per position).
 - `view_consistency`: VC, eq. 9-10 (masked, confidence-weighted JS between view pairs).
@@ -18,8 +19,11 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-__all__ = ["two_way_loss", "feature_distillation", "logit_distillation", "view_consistency",
-           "DIVERGENCES"]
+from .errors import VicokdError
+from .experiments import SUPERVISIONS
+
+__all__ = ["two_way_loss", "supervised_loss", "feature_distillation", "logit_distillation",
+           "view_consistency", "DIVERGENCES"]
 
 DIVERGENCES = ("js", "kl")
 
@@ -67,6 +71,25 @@ def two_way_loss(logits: torch.Tensor, targets: torch.Tensor, tp: float = 4.0,
         term = torch.where(has_neg, term, torch.zeros_like(term))
         total = total + term[has_pos].mean()
     return total
+
+
+def supervised_loss(out: dict, batch: dict, lambda_seq: float = 1.0,
+                    supervision: str = "frame") -> tuple[torch.Tensor, dict]:
+    """L = L_F + lambda L_S (two-way loss); `supervision="sequence"` keeps L_S only.
+
+    L_F: fused frame logits [B, T, C] vs frame labels, frames flattened to rows [B*T, C];
+    L_S: sequence logits [B, C] vs sequence labels [B, C]."""
+    seq = two_way_loss(out["sequence_logits"].float(), batch["sequence_labels"])
+    parts = {"seq": float(seq.detach())}
+    if supervision == "sequence":
+        return lambda_seq * seq, parts
+    if supervision != "frame":
+        raise VicokdError(f"unknown supervision '{supervision}' ({' | '.join(SUPERVISIONS)})")
+    c = out["frame_logits"].shape[-1]
+    frame = two_way_loss(out["frame_logits"].float().reshape(-1, c),
+                         batch["frame_labels"].reshape(-1, c))
+    parts["frame"] = float(frame.detach())
+    return frame + lambda_seq * seq, parts
 
 
 def feature_distillation(student_feats: Sequence[torch.Tensor],

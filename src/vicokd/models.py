@@ -410,6 +410,11 @@ def build_model(cfg: AVModelConfig, encoder_configs: dict | None = None) -> AVMo
     return MODEL_CLASSES[cfg.backbone](cfg, encoder_configs)
 
 
+def model_inputs(model: AVModel, batch: dict):
+    """(frames, fbank or None) of a batch for `model(...)`: a student never receives audio."""
+    return batch["frames"], (batch.get("fbank") if model.cfg.audio else None)
+
+
 def resolve_device(name: str) -> torch.device:
     """`auto` = cuda when present; asking for cuda without one is a clear error."""
     if name == "auto":

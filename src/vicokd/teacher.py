@@ -16,8 +16,8 @@ from .metrics import evaluation_summary
 from .models import build_model, model_config, save_model
 from .runner import optional_input
 from .storage import atomic_h5, atomic_path, write_dataset, write_json
-from .train import (CURVE_COLUMNS, FitResult, fit, supervised_loss_fn, train_config,
-                    without_speed_options)
+from .distill import supervised_loss_fn
+from .train import CURVE_COLUMNS, FitResult, fit, train_config, without_speed_options
 
 log = logging.getLogger("vicokd.teacher")
 

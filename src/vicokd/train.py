@@ -8,8 +8,9 @@ Interface (read top to bottom):
   dict described in `vicokd.models`.
 - `loss_fn(model, batch) -> (loss, parts)`: `batch` is a dict of tensors already on the model's
   device (see `vicokd.dataset`); `loss` a scalar tensor, `parts` a dict of floats that is
-  averaged per epoch and logged. The teacher passes `supervised_loss_fn(...)`; a student passes
-  a closure that also runs its frozen teacher.
+  averaged per epoch and logged. The losses are made in `vicokd.distill`: the teacher's
+  `supervised_loss_fn(...)`, teacher-vc's, and a student's closure that also runs its frozen
+  teacher.
 - `train_set`, `test_set`: `vicokd.dataset.SequenceDataset` (training and evaluation sampling).
 - `cfg`: `TrainConfig` (epochs, lr, weight decay, batch size, seed, device, bf16, workers).
 - `checkpoint_path`: where `last.pt` goes after every epoch — NOT a declared Snakemake output
@@ -42,9 +43,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .errors import VicokdError
-from .losses import two_way_loss
 from .metrics import frame_mean_average_precision, mean_average_precision
-from .models import resolve_device
+from .models import model_inputs, resolve_device
 from .storage import atomic_path
 
 log = logging.getLogger("vicokd.train")
@@ -73,44 +73,6 @@ class FitResult:
     seconds: float
     resumed_from: int = 0
     extra: dict = field(default_factory=dict)
-
-
-# -- supervision (eq. 5) --------------------------------------------------------------------------
-def supervised_loss(out: dict, batch: dict, lambda_seq: float = 1.0,
-                    supervision: str = "frame") -> tuple[torch.Tensor, dict]:
-    """L = L_F + lambda L_S (two-way loss); `supervision="sequence"` keeps L_S only.
-
-    L_F: fused frame logits [B, T, C] vs frame labels, frames flattened to rows [B*T, C];
-    L_S: sequence logits [B, C] vs sequence labels [B, C]."""
-    seq = two_way_loss(out["sequence_logits"].float(), batch["sequence_labels"])
-    parts = {"seq": float(seq.detach())}
-    if supervision == "sequence":
-        return lambda_seq * seq, parts
-    if supervision != "frame":
-        raise VicokdError(f"unknown supervision '{supervision}' (frame | sequence)")
-    c = out["frame_logits"].shape[-1]
-    frame = two_way_loss(out["frame_logits"].float().reshape(-1, c),
-                         batch["frame_labels"].reshape(-1, c))
-    parts["frame"] = float(frame.detach())
-    return frame + lambda_seq * seq, parts
-
-
-def model_inputs(model, batch: dict):
-    """(frames, fbank or None): a student never receives audio."""
-    return batch["frames"], (batch.get("fbank") if model.cfg.audio else None)
-
-
-def supervised_loss_fn(lambda_seq: float = 1.0, supervision: str = "frame") -> LossFn:
-    """The teacher's loss: supervision plus the backbone's auxiliary loss."""
-
-    def loss_fn(model, batch):
-        out = model(*model_inputs(model, batch))
-        loss, parts = supervised_loss(out, batch, lambda_seq, supervision)
-        aux, aux_parts = model.auxiliary_loss(out, batch)
-        parts.update(aux_parts)
-        return loss + aux, parts
-
-    return loss_fn
 
 
 # -- data -----------------------------------------------------------------------------------------
