@@ -30,10 +30,10 @@ def reference_dataset_class():
     import numpy as np
     import torch
 
-    from vicokd.dataset import normalise_frames, resize_frames
-    from vicokd.frames import decode_sequence
-    from vicokd.media import frame_count, read_audio
-    from vicokd.spectrogram import fbank_segments, segment_audio
+    from vicokd.data.dataset import normalise_frames, resize_frames
+    from vicokd.data.decode import decode_sequence
+    from vicokd.data.media import frame_count, read_audio
+    from vicokd.data.spectrogram import fbank_segments, segment_audio
 
     class ReferenceDataset(torch.utils.data.Dataset):
         def __init__(self, hdf5_set, manifest: dict, decode: dict, audio: dict, workdir: Path):
@@ -70,7 +70,7 @@ def read_strategies(frames_path: str, ids: list[str], t: int, repeats: int = 3) 
     import h5py
     import numpy as np
 
-    from vicokd.dataset import sample_indices
+    from vicokd.data.dataset import sample_indices
 
     out = {}
     with h5py.File(frames_path, "r") as f:
@@ -104,10 +104,9 @@ def main(argv=()) -> None:
     import torch
     import yaml
 
-    from vicokd.dataset import DataFiles
-    from vicokd.manifest import load_manifest
+    from vicokd.data.dataset import DataFiles, split_datasets
+    from vicokd.data.manifest import load_manifest
     from vicokd.models import build_model, model_config
-    from vicokd.dataset import split_datasets as datasets
     from vicokd.distill import supervised_loss_fn
     from vicokd.train import make_loader
 
@@ -124,8 +123,8 @@ def main(argv=()) -> None:
     files = DataFiles(frames=str(home / "frames.h5"), audio=str(home / "audio.h5"),
                       labels=str(home / "labels.h5"), split=str(home / "split.json"),
                       masks=str(masks) if masks.is_file() else None)
-    train_set, _ = datasets(files, msec, seed=0, cache=bool(tsec.get("cache", False)))
-    plain_set, _ = datasets(files, msec, seed=0, cache=False)
+    train_set, _ = split_datasets(files, msec, seed=0, cache=bool(tsec.get("cache", False)))
+    plain_set, _ = split_datasets(files, msec, seed=0, cache=False)
     if files.masks is None and args.backbone == "multitsf":
         args.backbone = "multiasl"              # multitsf trains on the masks
     bs = int(tsec["batch_size"])

@@ -31,7 +31,7 @@ def fabricate(root: Path, config: dict, backbone: str, seed: int = 0):
     import numpy as np
     import torch
 
-    from vicokd.dataset import DataFiles
+    from vicokd.data.dataset import DataFiles
     from vicokd.models import build_model, model_config, save_model
     from vicokd.storage import atomic_h5, write_dataset, write_json
 
@@ -92,7 +92,7 @@ def main(argv=()) -> None:
     import torch
     import yaml
 
-    from vicokd.dataset import DataFiles
+    from vicokd.data.dataset import DataFiles
     from vicokd.student import train_student
     from vicokd.teacher import RunOutputs
     import_seconds = time.perf_counter() - t_import

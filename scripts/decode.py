@@ -1,6 +1,6 @@
-"""Entry of the `decode` rule: the work is in vicokd.frames."""
+"""Entry of the `decode` rule: the work is in vicokd.data.decode.main."""
 import _bootstrap  # noqa: F401  (puts this checkout's src/ first on sys.path)
-from vicokd.frames import main
+from vicokd.data.decode import main
 from vicokd.runner import run_script
 
 run_script(snakemake, main)  # noqa: F821 (snakemake is injected by the script directive)

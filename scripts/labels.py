@@ -1,6 +1,6 @@
-"""Entry of the `labels` rule: the work is in vicokd.labels."""
+"""Entry of the `labels` rule: the work is in vicokd.data.labels.main."""
 import _bootstrap  # noqa: F401  (puts this checkout's src/ first on sys.path)
-from vicokd.labels import main
+from vicokd.data.labels import main
 from vicokd.runner import run_script
 
 run_script(snakemake, main)  # noqa: F821 (snakemake is injected by the script directive)

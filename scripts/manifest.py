@@ -1,6 +1,6 @@
-"""Entry of the `manifest` rule: the work is in vicokd.manifest."""
+"""Entry of the `manifest` rule: the work is in vicokd.data.manifest.main."""
 import _bootstrap  # noqa: F401  (puts this checkout's src/ first on sys.path)
-from vicokd.manifest import main
+from vicokd.data.manifest import main
 from vicokd.runner import run_script
 
 run_script(snakemake, main)  # noqa: F821 (snakemake is injected by the script directive)

@@ -1,6 +1,6 @@
-"""Entry of the `spectrogram` rule: the work is in vicokd.spectrogram."""
+"""Entry of the `spectrogram` rule: the work is in vicokd.data.spectrogram.main."""
 import _bootstrap  # noqa: F401  (puts this checkout's src/ first on sys.path)
-from vicokd.spectrogram import main
+from vicokd.data.spectrogram import main
 from vicokd.runner import run_script
 
 run_script(snakemake, main)  # noqa: F821 (snakemake is injected by the script directive)

@@ -1,6 +1,6 @@
-"""Entry of the `split` rule: the work is in vicokd.split."""
+"""Entry of the `split` rule: the work is in vicokd.data.split.main."""
 import _bootstrap  # noqa: F401  (puts this checkout's src/ first on sys.path)
-from vicokd.split import main
+from vicokd.data.split import main
 from vicokd.runner import run_script
 
 run_script(snakemake, main)  # noqa: F821 (snakemake is injected by the script directive)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vicokd.dataset import DataFiles
+from vicokd.data.dataset import DataFiles
 from vicokd.storage import atomic_h5, write_dataset, write_json
 
 

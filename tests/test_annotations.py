@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from mediafiles import write_mp4
-from vicokd.annotations import read_annotations
+from vicokd.data.annotations import read_annotations
+from vicokd.data.labels import frame_labels, sequence_labels
+from vicokd.data.manifest import build_manifest
 from vicokd.errors import VicokdError
-from vicokd.labels import frame_labels, sequence_labels
-from vicokd.manifest import build_manifest
 
 CLASSES = ["Walk", "Sit", "Cough"]
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from fake_artifacts import make_home
-from vicokd.dataset import SequenceDataset, sample_indices
+from vicokd.data.dataset import SequenceDataset, sample_indices
 from vicokd.errors import VicokdError
 from vicokd.train import make_loader
 
@@ -85,7 +85,7 @@ def test_dataset_items_and_batches(tmp_path):
 def test_file_stays_open_per_process(tmp_path, monkeypatch):
     files = make_home(tmp_path, n_seq=4)
     ds = SequenceDataset(files, "train", frames=4, image_size=8, train=True)
-    import vicokd.dataset as mod
+    import vicokd.data.dataset as mod
     calls = []
     real = mod.open_h5
     monkeypatch.setattr(mod, "open_h5", lambda p, k: calls.append(k) or real(p, k))

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from mediafiles import read_index, write_mp4
+from vicokd.data.media import decode_frames, frame_count, probe, read_audio, source_indices
+from vicokd.data.spectrogram import fbank_segments, segment_audio
 from vicokd.errors import VicokdError
-from vicokd.media import decode_frames, frame_count, probe, read_audio, source_indices
-from vicokd.spectrogram import fbank_segments, segment_audio
 
 
 def test_frame_count_counts_times_strictly_inside_the_video():

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
+from vicokd.data.split import split_home, stratified_split
 from vicokd.errors import VicokdError
-from vicokd.split import split_home, stratified_split
 from vicokd.storage import atomic_h5
 
 

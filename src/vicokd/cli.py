@@ -24,9 +24,9 @@ def predict(model_path: str | Path, videos: list[str | Path], fps: float = 2.5, 
     import numpy as np
     import torch
 
-    from .dataset import normalise_frames, resize_frames, sample_indices
-    from .frames import decode_sequence
-    from .media import frame_count, probe
+    from .data.dataset import normalise_frames, resize_frames, sample_indices
+    from .data.decode import decode_sequence
+    from .data.media import frame_count, probe
     from .models import load_model_file
 
     model, blob = load_model_file(model_path)

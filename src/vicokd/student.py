@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .dataset import DataFiles
+from .data.dataset import DataFiles
 from .distill import (StudentConfig, check_student_teacher, freeze, get_method,
                       make_student_loss, make_teacher_vc_loss)
 from .errors import VicokdError

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .dataset import DataFiles, SequenceDataset, split_datasets
+from .data.dataset import DataFiles, SequenceDataset, split_datasets
 from .metrics import evaluation_summary
 from .models import build_model, model_config, save_model
 from .runner import optional_input

@@ -7,11 +7,12 @@ Interface (read top to bottom):
 - `model`: a `vicokd.models.AVModel` (teacher or student); `model(frames, fbank)` returns the
   dict described in `vicokd.models`.
 - `loss_fn(model, batch) -> (loss, parts)`: `batch` is a dict of tensors already on the model's
-  device (see `vicokd.dataset`); `loss` a scalar tensor, `parts` a dict of floats that is
+  device (see `vicokd.data.dataset`); `loss` a scalar tensor, `parts` a dict of floats that is
   averaged per epoch and logged. The losses are made in `vicokd.distill`: the teacher's
   `supervised_loss_fn(...)`, teacher-vc's, and a student's closure that also runs its frozen
   teacher.
-- `train_set`, `test_set`: `vicokd.dataset.SequenceDataset` (training and evaluation sampling).
+- `train_set`, `test_set`: `vicokd.data.dataset.SequenceDataset` (training and evaluation
+  sampling).
 - `cfg`: `TrainConfig` (epochs, lr, weight decay, batch size, seed, device, bf16, workers).
 - `checkpoint_path`: where `last.pt` goes after every epoch — NOT a declared Snakemake output
   (Snakemake deletes those before a job runs), e.g.

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ..storage import atomic_h5, write_dataset
 from .manifest import load_manifest
 from .media import frame_count, read_audio
-from .storage import atomic_h5, write_dataset
 
 log = logging.getLogger(__name__)
 

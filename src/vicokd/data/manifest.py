@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ..errors import VicokdError
+from ..storage import read_json, write_json
 from .annotations import read_annotations
-from .errors import VicokdError
 from .media import probe
-from .storage import read_json, write_json
 
 log = logging.getLogger(__name__)
 

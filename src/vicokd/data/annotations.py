@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import VicokdError
-from .storage import read_json
+from ..errors import VicokdError
+from ..storage import read_json
 
 
 @dataclass(frozen=True)

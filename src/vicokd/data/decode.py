@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ..storage import atomic_h5, write_dataset
 from .manifest import load_manifest
 from .media import decode_frames, frame_count, source_indices
-from .storage import atomic_h5, write_dataset
 
 log = logging.getLogger(__name__)
 

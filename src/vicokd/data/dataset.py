@@ -32,8 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from .errors import VicokdError
-from .storage import check_dataset, open_h5, read_json
+from ..errors import VicokdError
+from ..storage import check_dataset, open_h5, read_json
 
 # AST's published fbank statistics (AudioSet); config may override them.
 FBANK_MEAN = -4.2677393

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import VicokdError
+from ..errors import VicokdError
 
 
 @dataclass(frozen=True)

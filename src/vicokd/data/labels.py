@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..storage import atomic_h5, write_dataset
 from .manifest import load_manifest
 from .media import frame_count
-from .storage import atomic_h5, write_dataset
 
 
 def frame_labels(segments: list[dict], classes: list[str], count: int, fps: float) -> np.ndarray:

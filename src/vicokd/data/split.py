@@ -10,8 +10,8 @@ import logging
 
 import numpy as np
 
-from .errors import VicokdError
-from .storage import open_h5, write_json
+from ..errors import VicokdError
+from ..storage import open_h5, write_json
 
 log = logging.getLogger(__name__)
 
