@@ -35,8 +35,8 @@ def main(argv=()) -> None:
 
     import numpy as np
     import yaml
-    from vicokd.detect import prepare_ultralytics
-    from vicokd.masks import MasksConfig, PersonDetector
+    from vicokd.masks.masks import MasksConfig, PersonDetector
+    from vicokd.masks.yolo import prepare_ultralytics
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     size = int(config["decode"]["size"])

@@ -14,13 +14,15 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from fabricate import fabricate_home  # noqa: E402
 
-from vicokd.detect import (DetectorConfig, build_training_set, load_detector,  # noqa: E402
-                           prepare_ultralytics, sample_frames, select_device,
-                           source_frame_indices,
-                           true_person_boxes, yolo_label_lines)
+from vicokd.data.media import source_indices  # noqa: E402
 from vicokd.errors import VicokdError  # noqa: E402
-from vicokd.masks import (MasksConfig, compute_masks, derive_mask, load_masks,  # noqa: E402
-                          mask_quality, pack_detections, precision_recall)
+from vicokd.masks.detector import (DetectorConfig, build_training_set, sample_frames,  # noqa: E402
+                                   yolo_label_lines)
+from vicokd.masks.masks import (MasksConfig, compute_masks, derive_mask, load_masks,  # noqa: E402
+                                pack_detections)
+from vicokd.masks.quality import mask_quality, precision_recall  # noqa: E402
+from vicokd.masks.truth import true_person_boxes  # noqa: E402
+from vicokd.masks.yolo import load_detector, prepare_ultralytics, select_device  # noqa: E402
 from vicokd.storage import atomic_h5, write_dataset  # noqa: E402
 
 NAN = np.nan
@@ -80,10 +82,29 @@ def test_precision_recall_counts():
 
 # --------------------------------------------------------------------------- true boxes
 
-def test_source_frame_indices_round_and_clip():
+def test_source_indices_round_and_clip():
     # decoded frame i is source frame round(i / 2.5 * 25) = 10 i, clipped to the last frame
-    np.testing.assert_array_equal(source_frame_indices(4, 2.5, 25.0, 25), [0, 10, 20, 24])
-    np.testing.assert_array_equal(source_frame_indices(3, 2.5, 30.0, 100), [0, 12, 24])
+    np.testing.assert_array_equal(source_indices(4, 2.5, 25.0, 25), [0, 10, 20, 24])
+    np.testing.assert_array_equal(source_indices(3, 2.5, 30.0, 100), [0, 12, 24])
+
+
+def test_true_boxes_take_the_source_frames_decoding_keeps(tmp_path):
+    # At 6.25 fps, decoded frames 1 and 5 fall half-way between source frames (2.5, 12.5):
+    # decoding rounds half up (3, 13); rounding half to even would pick 2 and 12.
+    path = tmp_path / "boxes.h5"
+    n = 20
+    boxes = np.full((1, n, 4), NAN, np.float32)
+    visible = np.zeros((1, n), bool)
+    visible[0, [3, 13]] = True
+    boxes[0, [3, 13]] = [0.0, 0.0, 0.5, 0.5]
+    with h5py.File(path, "w") as f:
+        g = f.create_group("s")
+        g["boxes"], g["visible"] = boxes, visible
+        g.attrs["fps"] = 6.25
+    kept = source_indices(6, 2.5, 6.25, n)
+    np.testing.assert_array_equal(kept, [0, 3, 5, 8, 10, 13])
+    _, v = true_person_boxes(path, "s", 1, 6, 64, 2.5)
+    assert v[0].tolist() == visible[0, kept].tolist() == [False, True, False, False, False, True]
 
 
 def test_true_person_boxes_map_source_frames_and_scale(tmp_path):
@@ -174,7 +195,7 @@ def test_compute_masks_writes_the_layout(tmp_path, random_person_weights):
 
 def test_compute_masks_reads_rgb_and_hands_bgr_to_ultralytics(tmp_path, random_person_weights,
                                                              monkeypatch):
-    from vicokd import masks as masks_mod
+    from vicokd.masks import masks as masks_mod
     seen = []
 
     def fake_predict(self, source, **kwargs):

@@ -1,5 +1,5 @@
-"""Human-detection masks: YOLO person boxes on the decoded frames of frames.h5, the per-view,
-per-frame visibility mask derived from them, and its quality against true visibility.
+"""The `masks` rule: YOLO person boxes on the decoded frames of frames.h5 and the per-view,
+per-frame visibility mask derived from them.
 
 masks.h5, per sequence: `mask` bool [V, T], `boxes` float32 [V, T, K, 4] (xyxy pixels of the
 decoded frame, NaN-padded), `scores` float32 [V, T, K] (NaN-padded); K = masks.max_det.
@@ -8,19 +8,17 @@ decoded frame, NaN-padded), `scores` float32 [V, T, K] (NaN-padded); K = masks.m
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .detect import (check_frames, load_detector, prepare_ultralytics, select_device,
-                     true_person_boxes, _open_boxes)
-from .errors import VicokdError
-from .storage import atomic_h5, open_h5, read_json, write_dataset, write_json
+from ..errors import VicokdError
+from ..storage import atomic_h5, check_dataset, open_h5, write_dataset
+from .yolo import check_frames, load_detector, prepare_ultralytics, select_device
 
-log = logging.getLogger("vicokd.masks")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -155,7 +153,6 @@ def compute_masks(frames_path, out_path, weights, cfg: MasksConfig, threads: int
 
 def load_masks(path, seq_ids=None) -> dict[str, np.ndarray]:
     """The `mask` bool [V, T] of each sequence (all, or `seq_ids`) of a masks.h5, checked."""
-    from .storage import check_dataset
     out = {}
     with open_h5(path, "masks") as f:
         for sid in (seq_ids if seq_ids is not None else sorted(f.keys())):
@@ -166,59 +163,10 @@ def load_masks(path, seq_ids=None) -> dict[str, np.ndarray]:
     return out
 
 
-# --------------------------------------------------------------------------- quality
+# --------------------------------------------------------------------------- entry
 
-def precision_recall(pred: np.ndarray, truth: np.ndarray) -> dict:
-    """Precision and recall of bool predictions against bool truth (same shape)."""
-    pred = np.asarray(pred, dtype=bool)
-    truth = np.asarray(truth, dtype=bool)
-    tp = int((pred & truth).sum())
-    fp = int((pred & ~truth).sum())
-    fn = int((~pred & truth).sum())
-    return {"precision": tp / (tp + fp) if tp + fp else None,
-            "recall": tp / (tp + fn) if tp + fn else None,
-            "frames": int(pred.size), "true_visible": tp + fn, "predicted_visible": tp + fp,
-            "tp": tp, "fp": fp, "fn": fn}
-
-
-def mask_quality(masks_path, split_path, boxes_path, decode_fps: float, env: str) -> dict:
-    """Precision and recall of the masks against true visibility, TEST-split frames only,
-    for the whole home and per view."""
-    split = read_json(split_path)
-    test_ids = list(split.get("test", []))
-    if not test_ids:
-        raise VicokdError(f"{split_path}: no test sequences to score masks on")
-    preds, truths = [], []
-    f = open_h5(masks_path, "masks")
-    bf = _open_boxes(boxes_path)
-    try:
-        for sid in test_ids:
-            if sid not in f:
-                raise VicokdError(f"{masks_path}: no masks for test sequence '{sid}'")
-            mask = f[sid]["mask"][()]
-            V, T = mask.shape
-            # Boxes are only needed for visibility; the size factor does not matter here.
-            _, visible = true_person_boxes(boxes_path, sid, V, T, 1, decode_fps, f=bf)
-            preds.append(mask)
-            truths.append(visible)
-    finally:
-        f.close()
-        bf.close()
-    n_views = {p.shape[0] for p in preds}
-    if len(n_views) != 1:
-        raise VicokdError(f"{masks_path}: test sequences differ in their number of views {n_views}")
-    pred = np.concatenate(preds, axis=1)
-    truth = np.concatenate(truths, axis=1)
-    return {"env": env, "split": "test", "sequences": len(test_ids),
-            **precision_recall(pred, truth),
-            "per_view": [{"view": v, **precision_recall(pred[v], truth[v])}
-                         for v in range(pred.shape[0])]}
-
-
-# --------------------------------------------------------------------------- entries
-
-def main_masks(snakemake) -> None:
-    """Snakemake entry: masks.h5 for one home."""
+def main(snakemake) -> None:
+    """Entry of the `masks` rule: masks.h5 for one home."""
     cfg = MasksConfig.from_dict(snakemake.params.masks)
     out = Path(snakemake.output.masks)
     weights = snakemake.input.get("weights") or cfg.weights
@@ -228,11 +176,3 @@ def main_masks(snakemake) -> None:
                           "(e.g. yolov10x.pt)")
     prepare_ultralytics(out.parent.parent / ".ultralytics" / f"masks-{snakemake.wildcards.env}")
     compute_masks(snakemake.input.frames, out, weights, cfg, snakemake.threads)
-
-
-def main_quality(snakemake) -> None:
-    """Snakemake entry: masks_quality.json for one synthetic home."""
-    q = mask_quality(snakemake.input.masks, snakemake.input.split, snakemake.input.boxes,
-                     float(snakemake.params.decode["fps"]), snakemake.wildcards.env)
-    log.info("mask quality %s: precision %s recall %s", q["env"], q["precision"], q["recall"])
-    write_json(snakemake.output[0], q)

@@ -1,9 +1,6 @@
-"""The person detector: offline ultralytics set-up, loading YOLOv10 weights, and training the
-bootstrap YOLOv10 (from `yolov10n.yaml`, random init) on the synthetic homes' train frames.
-
-ultralytics reaches for the network in several places (settings sync, font download during
-dataset checks, AMP check, weights named like an official release). `prepare_ultralytics`
-closes each of them and must run before `ultralytics` is imported.
+"""The `detector` rule: the bootstrap YOLOv10 person detector, trained from `yolov10n.yaml`
+(random init) on the synthetic homes' train-split frames and their true boxes, then validated
+on held-out train-split sequences. It runs only when no weights are configured (masks.weights).
 """
 
 from __future__ import annotations
@@ -11,19 +8,18 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .errors import VicokdError
-from .storage import atomic_path, check_dataset, open_h5, read_json, write_json
+from ..errors import VicokdError
+from ..storage import atomic_path, open_h5, read_json, write_json
+from .truth import open_boxes, true_person_boxes
+from .yolo import PERSON, check_frames, load_detector, prepare_ultralytics, select_device
 
-log = logging.getLogger("vicokd.detect")
-
-PERSON = "person"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -43,139 +39,6 @@ class DetectorConfig:
     def from_dict(cls, d: dict | None) -> "DetectorConfig":
         known = {k: v for k, v in (d or {}).items() if k in cls.__dataclass_fields__}
         return cls(**known)
-
-
-# --------------------------------------------------------------------------- offline set-up
-
-def prepare_ultralytics(config_dir: str | os.PathLike) -> Path:
-    """Make ultralytics work with no network; call before `import ultralytics`.
-
-    Its settings (and the font that dataset checks would otherwise download) live in
-    `config_dir/Ultralytics`; settings sync and online checks are switched off. Returns the
-    settings folder ultralytics actually uses (if it was imported earlier, its own)."""
-    config_dir = Path(config_dir).resolve()
-    os.environ["YOLO_OFFLINE"] = "1"
-    os.environ.setdefault("YOLO_VERBOSE", "False")
-    if "ultralytics" not in sys.modules:
-        os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
-        settings_dir = config_dir / "Ultralytics"
-    else:  # too late to move its settings: equip the folder it already chose
-        from ultralytics.utils import USER_CONFIG_DIR
-        settings_dir = Path(USER_CONFIG_DIR)
-    settings_dir.mkdir(parents=True, exist_ok=True)
-    _install_font(settings_dir)
-    from ultralytics import settings  # noqa: E402  (after the environment is set)
-    if settings.get("sync", True):
-        settings.update({"sync": False})
-    return settings_dir
-
-
-def _install_font(settings_dir: Path) -> None:
-    """Put a local TTF where ultralytics' check_font looks first, under the names it asks for."""
-    import matplotlib
-    source = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
-    for name in ("Arial.ttf", "Arial.Unicode.ttf"):
-        target = settings_dir / name
-        if not target.exists():
-            with atomic_path(target) as tmp:
-                shutil.copyfile(source, tmp)
-
-
-def select_device(requested: str, where: str, key: str) -> str:
-    """'cuda' or 'cpu' from the config value `key` (auto|cpu|cuda); a demanded but absent GPU
-    is an error. `where` names the file the job was making."""
-    import torch
-    if requested not in ("auto", "cpu", "cuda"):
-        raise VicokdError(f"{where}: {key} must be auto, cpu or cuda, found {requested!r}")
-    has_cuda = torch.cuda.is_available()
-    if requested == "cuda" and not has_cuda:
-        raise VicokdError(f"{where}: {key} is 'cuda' but no CUDA GPU is available "
-                          f"(set {key} to auto or cpu)")
-    if requested == "auto":
-        return "cuda" if has_cuda else "cpu"
-    return requested
-
-
-# --------------------------------------------------------------------------- loading weights
-
-def load_detector(weights: str | os.PathLike | None):
-    """Load YOLO weights from a file on disk; returns (model, index of the person class).
-
-    Only an existing path is handed to ultralytics: a bare name such as `yolov10x.pt` would
-    make it download the official release."""
-    if not weights:
-        raise VicokdError("config.yaml: masks.weights is empty and no bootstrap detector was given")
-    path = Path(weights)
-    if not path.is_file():
-        raise VicokdError(f"{path}: YOLO weights file not found (masks.weights)")
-    from ultralytics import YOLO
-    try:
-        model = YOLO(str(path.resolve()), task="detect")
-        task = getattr(model, "task", None)
-        names = dict(model.names)
-    except Exception as exc:  # ultralytics raises many kinds on a bad checkpoint
-        raise VicokdError(f"{path}: not loadable as YOLO weights ({type(exc).__name__}: "
-                          f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
-    if task != "detect":
-        raise VicokdError(f"{path}: not a detection model (task={task!r})")
-    person = [i for i, n in names.items() if str(n).lower() == PERSON]
-    if not person:
-        raise VicokdError(f"{path}: the detector has no '{PERSON}' class (classes: "
-                          f"{', '.join(map(str, list(names.values())[:10]))}...)")
-    return model, int(person[0])
-
-
-# --------------------------------------------------------------------------- true boxes
-
-def source_frame_indices(n_decoded: int, decode_fps: float, source_fps: float,
-                         n_source: int) -> np.ndarray:
-    """Source frame of each decoded frame i: round(i / decode_fps * source_fps), clipped."""
-    i = np.arange(n_decoded)
-    src = np.rint(i / float(decode_fps) * float(source_fps)).astype(np.int64)
-    return np.clip(src, 0, max(n_source - 1, 0))
-
-
-def true_person_boxes(boxes_path, seq_id: str, n_views: int, n_decoded: int, size: int,
-                      decode_fps: float, f=None) -> tuple[np.ndarray, np.ndarray]:
-    """True person boxes of one sequence at the decoded frames.
-
-    Returns boxes float32 [V, T, 4] (xyxy in pixels of the decoded `size`, NaN when not
-    visible) and visible bool [V, T]. `f` may be an open boxes.h5 to avoid reopening it."""
-    own = f is None
-    if own:
-        f = _open_boxes(boxes_path)
-    try:
-        if seq_id not in f:
-            raise VicokdError(f"{boxes_path}: no true boxes for sequence '{seq_id}'")
-        g = f[seq_id]
-        for name in ("boxes", "visible"):
-            if name not in g:
-                raise VicokdError(f"{boxes_path}:/{seq_id}: missing dataset '{name}'")
-        check_dataset(boxes_path, g["boxes"], 3, np.float32, {0: n_views, 2: 4})
-        if g["visible"].shape != g["boxes"].shape[:2]:
-            raise VicokdError(f"{boxes_path}:/{seq_id}/visible: shape {g['visible'].shape} does "
-                              f"not match boxes {g['boxes'].shape[:2]}")
-        if "fps" not in g.attrs:
-            raise VicokdError(f"{boxes_path}:/{seq_id}: missing attribute 'fps'")
-        src = source_frame_indices(n_decoded, decode_fps, float(g.attrs["fps"]), g["boxes"].shape[1])
-        boxes = np.asarray(g["boxes"][()], dtype=np.float32)[:, src] * np.float32(size)
-        visible = np.asarray(g["visible"][()], dtype=bool)[:, src]
-    finally:
-        if own:
-            f.close()
-    boxes[~visible] = np.nan
-    return boxes, visible
-
-
-def _open_boxes(path):
-    import h5py
-    p = Path(path)
-    if not p.is_file():
-        raise VicokdError(f"{p}: true boxes file not found")
-    try:
-        return h5py.File(p, "r")
-    except OSError as exc:
-        raise VicokdError(f"{p}: not a readable HDF5 file ({exc})") from None
 
 
 # --------------------------------------------------------------------------- training set
@@ -228,7 +91,7 @@ def build_training_set(homes: dict[str, dict], out_dir: str | os.PathLike, cfg: 
             parts["val"] = parts["train"]
         quota = {"train": cfg.frames, "val": max(1, cfg.frames // 4)}
         frames_f = open_h5(paths["frames"], "frames")
-        boxes_f = _open_boxes(paths["boxes"])
+        boxes_f = open_boxes(paths["boxes"])
         try:
             for sub, ids in parts.items():
                 pools = {True: [], False: []}  # (seq, view, t), by whether a person is visible
@@ -293,11 +156,6 @@ def sample_frames(n_pos: int, n_neg: int, quota: int, rng: np.random.Generator) 
     return np.concatenate([pos, neg]).astype(np.int64)
 
 
-def check_frames(path, ds) -> None:
-    """frames.h5 contract: uint8 [V, T, H, W, 3]."""
-    check_dataset(path, ds, 5, np.uint8, {4: 3})
-
-
 # --------------------------------------------------------------------------- training
 
 def train_detector(data_yaml: str, cfg: DetectorConfig, run_dir: str | os.PathLike,
@@ -351,8 +209,8 @@ def validate_detector(weights, data_yaml: str, cfg: DetectorConfig, device: str)
             "map50": float(m.box.map50), "map50_95": float(m.box.map)}
 
 
-def main_detector(snakemake) -> None:
-    """Snakemake entry: build the training set, train, validate, write weights and metrics."""
+def main(snakemake) -> None:
+    """Entry of the `detector` rule: build the training set, train, validate, write weights and metrics."""
     cfg = DetectorConfig.from_dict(snakemake.params.detector)
     decode_fps = float(snakemake.params.decode["fps"])
     out_weights = Path(snakemake.output.weights)

@@ -1,0 +1,108 @@
+"""YOLO through ultralytics, as the detector and the masks rules use it: the offline set-up,
+the device, loading weights from disk, and the frames.h5 contract they read.
+
+ultralytics reaches for the network in several places (settings sync, font download during
+dataset checks, AMP check, weights named like an official release). `prepare_ultralytics`
+closes each of them and must run before `ultralytics` is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import VicokdError
+from ..storage import atomic_path, check_dataset
+
+PERSON = "person"
+
+
+# --------------------------------------------------------------------------- offline set-up
+
+def prepare_ultralytics(config_dir: str | os.PathLike) -> Path:
+    """Make ultralytics work with no network; call before `import ultralytics`.
+
+    Its settings (and the font that dataset checks would otherwise download) live in
+    `config_dir/Ultralytics`; settings sync and online checks are switched off. Returns the
+    settings folder ultralytics actually uses (if it was imported earlier, its own)."""
+    config_dir = Path(config_dir).resolve()
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ.setdefault("YOLO_VERBOSE", "False")
+    if "ultralytics" not in sys.modules:
+        os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
+        settings_dir = config_dir / "Ultralytics"
+    else:  # too late to move its settings: equip the folder it already chose
+        from ultralytics.utils import USER_CONFIG_DIR
+        settings_dir = Path(USER_CONFIG_DIR)
+    settings_dir.mkdir(parents=True, exist_ok=True)
+    _install_font(settings_dir)
+    from ultralytics import settings  # noqa: E402  (after the environment is set)
+    if settings.get("sync", True):
+        settings.update({"sync": False})
+    return settings_dir
+
+
+def _install_font(settings_dir: Path) -> None:
+    """Put a local TTF where ultralytics' check_font looks first, under the names it asks for."""
+    import matplotlib
+    source = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    for name in ("Arial.ttf", "Arial.Unicode.ttf"):
+        target = settings_dir / name
+        if not target.exists():
+            with atomic_path(target) as tmp:
+                shutil.copyfile(source, tmp)
+
+
+def select_device(requested: str, where: str, key: str) -> str:
+    """'cuda' or 'cpu' from the config value `key` (auto|cpu|cuda); a demanded but absent GPU
+    is an error. `where` names the file the job was making."""
+    import torch
+    if requested not in ("auto", "cpu", "cuda"):
+        raise VicokdError(f"{where}: {key} must be auto, cpu or cuda, found {requested!r}")
+    has_cuda = torch.cuda.is_available()
+    if requested == "cuda" and not has_cuda:
+        raise VicokdError(f"{where}: {key} is 'cuda' but no CUDA GPU is available "
+                          f"(set {key} to auto or cpu)")
+    if requested == "auto":
+        return "cuda" if has_cuda else "cpu"
+    return requested
+
+
+# --------------------------------------------------------------------------- loading weights
+
+def load_detector(weights: str | os.PathLike | None):
+    """Load YOLO weights from a file on disk; returns (model, index of the person class).
+
+    Only an existing path is handed to ultralytics: a bare name such as `yolov10x.pt` would
+    make it download the official release."""
+    if not weights:
+        raise VicokdError("config.yaml: masks.weights is empty and no bootstrap detector was given")
+    path = Path(weights)
+    if not path.is_file():
+        raise VicokdError(f"{path}: YOLO weights file not found (masks.weights)")
+    from ultralytics import YOLO
+    try:
+        model = YOLO(str(path.resolve()), task="detect")
+        task = getattr(model, "task", None)
+        names = dict(model.names)
+    except Exception as exc:  # ultralytics raises many kinds on a bad checkpoint
+        raise VicokdError(f"{path}: not loadable as YOLO weights ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    if task != "detect":
+        raise VicokdError(f"{path}: not a detection model (task={task!r})")
+    person = [i for i, n in names.items() if str(n).lower() == PERSON]
+    if not person:
+        raise VicokdError(f"{path}: the detector has no '{PERSON}' class (classes: "
+                          f"{', '.join(map(str, list(names.values())[:10]))}...)")
+    return model, int(person[0])
+
+
+# --------------------------------------------------------------------------- frames
+
+def check_frames(path, ds) -> None:
+    """frames.h5 contract: uint8 [V, T, H, W, 3]."""
+    check_dataset(path, ds, 5, np.uint8, {4: 3})
