@@ -93,8 +93,8 @@ def main(argv=()) -> None:
     import yaml
 
     from vicokd.data.dataset import DataFiles
-    from vicokd.student import train_student
-    from vicokd.teacher import RunOutputs
+    from vicokd.runs.outputs import RunOutputs
+    from vicokd.runs.student import train_student
     import_seconds = time.perf_counter() - t_import
 
     torch.set_num_threads(args.threads)

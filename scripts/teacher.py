@@ -1,6 +1,6 @@
-"""Entry of the `teacher` rule: the work is in vicokd.teacher."""
+"""Entry of the `teacher` rule: the work is in vicokd.runs.teacher.main."""
 import _bootstrap  # noqa: F401  (puts this checkout's src/ first on sys.path)
-from vicokd.teacher import main
+from vicokd.runs.teacher import main
 from vicokd.runner import run_script
 
 run_script(snakemake, main)  # noqa: F821 (snakemake is injected by the script directive)

@@ -1,6 +1,6 @@
-"""Entry of the `teacher_vc` rule: the work is in vicokd.student."""
+"""Entry of the `teacher_vc` rule: the work is in vicokd.runs.teacher_vc.main."""
 import _bootstrap  # noqa: F401  (puts this checkout's src/ first on sys.path)
+from vicokd.runs.teacher_vc import main
 from vicokd.runner import run_script
-from vicokd.student import main_teacher_vc
 
-run_script(snakemake, main_teacher_vc)  # noqa: F821 (snakemake is injected by the script directive)
+run_script(snakemake, main)  # noqa: F821 (snakemake is injected by the script directive)

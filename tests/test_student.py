@@ -1,4 +1,4 @@
-"""vicokd.student without Snakemake: resume after an interruption, checkpoints tied to the run's
+"""vicokd.runs.student without Snakemake: resume after an interruption, checkpoints tied to the run's
 config and teacher, teacher checks."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import torch
 from fake_artifacts import make_home, tiny_model_section
 from vicokd.errors import VicokdError
 from vicokd.models import build_model, model_config, save_model
-from vicokd.student import checkpoint_path, train_student
-from vicokd.teacher import RunOutputs
+from vicokd.runs.outputs import RunOutputs, checkpoint_path
+from vicokd.runs.student import train_student
 
 STUDENT = {"epochs": 2, "batch_size": 4, "lr": 1e-3, "tau": 2.0}
 

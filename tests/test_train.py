@@ -13,7 +13,8 @@ import torch
 
 from fake_artifacts import make_home, tiny_model_section
 from vicokd.errors import VicokdError
-from vicokd.teacher import RunOutputs, checkpoint_path, train_teacher
+from vicokd.runs.outputs import RunOutputs, checkpoint_path
+from vicokd.runs.teacher import train_teacher
 
 TEACHER = {"epochs": 3, "lr": 3e-3, "weight_decay": 5e-4, "batch_size": 2, "lambda_seq": 1.0,
            "seed": 0}

@@ -1,6 +1,5 @@
-"""The `student` and `teacher_vc` rules: train a visual-only student by one distillation method
-(or the teacher with view consistency added), then write model.pt, curve.csv, metrics.json and
-predictions.h5 exactly as the teacher rule does (see docs/distillation.md).
+"""The `student` rule: train a visual-only student by one distillation method, then write its
+four outputs (runs/outputs.py; see docs/distillation.md).
 
 Checkpoints: results/checkpoints/{env}/{backbone}/{run}/last.pt (not a declared output; a killed
 job run again resumes from it, and it is deleted once the outputs are complete).
@@ -11,22 +10,19 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import asdict
-from pathlib import Path
 
 import torch
 
-from .data.dataset import DataFiles
-from .distill import (StudentConfig, check_student_teacher, freeze, get_method,
-                      make_student_loss, make_teacher_vc_loss)
-from .errors import VicokdError
-from .models import build_model, load_model_file, model_config, resolve_device, save_model
-from .runner import optional_input
-from .storage import write_json
-from .teacher import (RunOutputs, checkpoint_path, datasets, metrics_of, write_curve,
-                      write_predictions)
-from .train import fit, train_config, without_speed_options
+from ..data.dataset import DataFiles, split_datasets
+from ..distill import StudentConfig, check_student_teacher, freeze, make_student_loss
+from ..errors import VicokdError
+from ..experiments import get_method
+from ..models import build_model, load_model_file, model_config, resolve_device
+from ..runner import optional_input
+from ..train import fit, train_config, without_speed_options
+from .outputs import RunOutputs, checkpoint_path, write_outputs
 
-log = logging.getLogger("vicokd.student")
+log = logging.getLogger(__name__)
 
 # The student's initial weights come from its own seed stream, so that a student at seed k never
 # starts from the same draw as a teacher initialised with seed k.
@@ -64,23 +60,6 @@ def load_teacher(path, backbone: str, classes: list[str], device) -> torch.nn.Mo
     return freeze(teacher.to(device))
 
 
-def _fit_and_write(model, loss_fn, train_set, test_set, tcfg, outputs: RunOutputs,
-                   fingerprint: dict, config: dict, extra_metrics: dict, on_epoch_end=None
-                   ) -> dict:
-    """Train with resumable checkpoints, then write the four outputs (atomically)."""
-    ckpt = checkpoint_path(outputs.model)
-    result = fit(model, loss_fn, train_set, test_set, tcfg, ckpt, fingerprint, on_epoch_end)
-    metrics = {**extra_metrics, **metrics_of(result, test_set, tcfg.epochs)}
-    write_predictions(outputs.predictions, test_set, result.predictions, config)
-    write_curve(outputs.curve, result.curve)
-    save_model(outputs.model, model.cpu(), {"classes": train_set.classes,
-                                            "backbone": config["backbone"],
-                                            "metrics": metrics, "run_config": config})
-    write_json(outputs.metrics, metrics)
-    ckpt.unlink(missing_ok=True)     # complete: a later rerun trains afresh
-    return metrics
-
-
 def train_student(files: DataFiles, outputs: RunOutputs, model_section: dict,
                   student_section: dict, backbone: str, method: str, supervision: str,
                   seed: int, teacher_path: str | None = None, threads: int = 1,
@@ -99,8 +78,8 @@ def train_student(files: DataFiles, outputs: RunOutputs, model_section: dict,
         files = DataFiles(frames=files.frames, labels=files.labels, split=files.split,
                           audio=None, masks=files.masks)
     tcfg = train_config({**student_section, "seed": int(seed)}, model_section)
-    train_set, test_set = datasets(files, model_section, tcfg.seed,
-                                   bool(student_section.get("cache", False)))
+    train_set, test_set = split_datasets(files, model_section, tcfg.seed,
+                                         bool(student_section.get("cache", False)))
     teacher = None
     if spec.needs_teacher:
         teacher = load_teacher(teacher_path, backbone, train_set.classes,
@@ -124,58 +103,19 @@ def train_student(files: DataFiles, outputs: RunOutputs, model_section: dict,
                    "teacher": file_digest(teacher_path) if teacher is not None else None}
     config = {"model": model_section, "student": student_section, "backbone": backbone,
               "method": method, "supervision": supervision, "seed": int(seed)}
+    ckpt = checkpoint_path(outputs.model)
     log.info("student %s %s-%s seed %d: terms %s, %d train / %d test sequences, %d views, "
              "checkpoint %s", backbone, method, supervision, seed,
-             "+".join(spec.terms) or "none", len(train_set), len(test_set), train_set.views,
-             checkpoint_path(outputs.model))
-    metrics = _fit_and_write(model, loss_fn, train_set, test_set, tcfg, outputs, fingerprint,
-                             config, {"method": method, "supervision": supervision,
-                                      "seed": int(seed), "terms": list(spec.terms),
-                                      "student": asdict(scfg)}, on_epoch_end)
+             "+".join(spec.terms) or "none", len(train_set), len(test_set), train_set.views, ckpt)
+    result = fit(model, loss_fn, train_set, test_set, tcfg, ckpt, fingerprint, on_epoch_end)
+    metrics = write_outputs(outputs, model, result, test_set, config, tcfg.epochs,
+                            {"method": method, "supervision": supervision, "seed": int(seed),
+                             "terms": list(spec.terms), "student": asdict(scfg)})
     log.info("student %s %s-%s seed %d: test mAP %.2f (chance %.2f), frame mAP %.2f, %.1fs",
              backbone, method, supervision, seed, metrics["map"] or float("nan"),
              metrics["chance"] or float("nan"), metrics["frame_map"] or float("nan"),
              metrics["seconds"])
     return metrics
-
-
-def train_teacher_vc(files: DataFiles, outputs: RunOutputs, model_section: dict,
-                     teacher_section: dict, backbone: str, threads: int = 1,
-                     on_epoch_end=None) -> dict:
-    """The teacher's training (same init seed, data, schedule) with VC added, weight
-    `teacher.vc_weight` (paper Table 3)."""
-    torch.set_num_threads(max(1, int(threads)))
-    tcfg = train_config(teacher_section, model_section)
-    vc_weight = float(teacher_section.get("vc_weight", 1.0))
-    train_set, test_set = datasets(files, model_section, tcfg.seed,
-                                   bool(teacher_section.get("cache", False)))
-    audio_length, mel_bins = train_set.audio_shape
-    mcfg = model_config(model_section, backbone, train_set.num_classes, mel_bins=mel_bins,
-                        audio_length=audio_length, audio=True)
-    torch.manual_seed(tcfg.seed)
-    model = build_model(mcfg)
-    loss_fn = make_teacher_vc_loss(float(teacher_section.get("lambda_seq", 1.0)), vc_weight)
-    fingerprint = {"model": model_section, "teacher": without_speed_options(teacher_section),
-                   "backbone": backbone, "vc_weight": vc_weight, "classes": train_set.classes,
-                   "audio_shape": list(train_set.audio_shape), "train": train_set.ids,
-                   "test": test_set.ids}
-    config = {"model": model_section, "teacher": teacher_section, "backbone": backbone,
-              "method": "teacher-vc"}
-    log.info("teacher-vc %s: vc weight %g, %d train / %d test sequences", backbone, vc_weight,
-             len(train_set), len(test_set))
-    metrics = _fit_and_write(model, loss_fn, train_set, test_set, tcfg, outputs, fingerprint,
-                             config, {"method": "teacher-vc", "vc_weight": vc_weight},
-                             on_epoch_end)
-    log.info("teacher-vc %s: test mAP %.2f, frame mAP %.2f, %.1fs", backbone,
-             metrics["map"] or float("nan"), metrics["frame_map"] or float("nan"),
-             metrics["seconds"])
-    return metrics
-
-
-def _outputs(snakemake) -> RunOutputs:
-    out = snakemake.output
-    return RunOutputs(model=out.model, curve=out.curve, metrics=out.metrics,
-                      predictions=out.predictions)
 
 
 def main(snakemake) -> None:
@@ -185,18 +125,7 @@ def main(snakemake) -> None:
                       masks=optional_input(inp, "masks"), audio=optional_input(inp, "audio"))
     teacher = optional_input(inp, "teacher")
     w = snakemake.wildcards
-    train_student(files, _outputs(snakemake), dict(snakemake.params.model),
+    train_student(files, RunOutputs.of(snakemake.output), dict(snakemake.params.model),
                   dict(snakemake.params.student), w.backbone, snakemake.params.method,
                   snakemake.params.supervision, int(snakemake.params.seed), teacher,
                   snakemake.threads)
-
-
-def main_teacher_vc(snakemake) -> None:
-    """Entry of the `teacher_vc` rule."""
-    inp = snakemake.input
-    files = DataFiles(frames=inp.frames, audio=inp.audio, labels=inp.labels, masks=inp.masks,
-                      split=inp.split)
-    train_teacher_vc(files, _outputs(snakemake), dict(snakemake.params.model),
-                     dict(snakemake.params.teacher), snakemake.wildcards.backbone,
-                     snakemake.threads)
-

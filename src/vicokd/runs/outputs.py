@@ -1,0 +1,90 @@
+"""A training run's four outputs in its folder results/{env}/{backbone}/{run}/: model.pt,
+curve.csv (one row per epoch), metrics.json (test mAP, frame mAP, chance...) and predictions.h5
+(the test sequences' scores), written by one function for every run, and the checkpoint path
+beside them (see docs/model.md and docs/distillation.md).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..data.dataset import SequenceDataset
+from ..metrics import evaluation_summary
+from ..models import save_model
+from ..storage import atomic_h5, atomic_path, write_dataset, write_json
+from ..train import CURVE_COLUMNS, FitResult
+
+
+@dataclass
+class RunOutputs:
+    model: str
+    curve: str
+    metrics: str
+    predictions: str
+
+    @classmethod
+    def of(cls, output) -> "RunOutputs":
+        """The named outputs of a training rule (run_outputs in workflow/rules/common.smk)."""
+        return cls(model=output.model, curve=output.curve, metrics=output.metrics,
+                   predictions=output.predictions)
+
+
+def checkpoint_path(model_out: str | Path) -> Path:
+    """results/{env}/{backbone}/{run}/model.pt -> results/checkpoints/{env}/{backbone}/{run}/last.pt
+    (outside the declared outputs, which Snakemake deletes before a job starts)."""
+    p = Path(model_out)
+    run, backbone, env, results = p.parent.name, p.parents[1].name, p.parents[2].name, p.parents[3]
+    return results / "checkpoints" / env / backbone / run / "last.pt"
+
+
+def write_curve(path, curve: list[dict]) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=CURVE_COLUMNS, extrasaction="ignore")
+            w.writeheader()
+            for row in curve:
+                w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+
+
+def write_predictions(path, test_set: SequenceDataset, pred: dict, config: dict) -> None:
+    """predictions.h5: per test sequence the sigmoid scores and the sampled frame indices."""
+    with atomic_h5(path, kind="predictions", config=config,
+                   classes=np.array(test_set.classes, dtype=object)) as f:
+        for i, info in enumerate(test_set.sequences):
+            g = f.create_group(info.seq_id)
+            write_dataset(g, "sequence_scores", pred["sequence_scores"][i].astype(np.float32), ("C",))
+            write_dataset(g, "frame_scores", pred["frame_scores"][i].astype(np.float32), ("T", "C"))
+            write_dataset(g, "view_frame_scores", pred["view_frame_scores"][i].astype(np.float32),
+                          ("N", "T", "C"))
+            write_dataset(g, "frame_index", pred["frame_index"][i].astype(np.int64), ("T",))
+
+
+def metrics_of(result: FitResult, test_set: SequenceDataset, epochs: int) -> dict:
+    pred = result.predictions
+    summary = evaluation_summary(pred["sequence_labels"], pred["sequence_scores"],
+                                 pred["frame_labels"], pred["frame_scores"], test_set.classes)
+    return {"map": summary["map"], "frame_map": summary.get("frame_map"),
+            "per_class_ap": summary["per_class_ap"], "chance": summary["chance"],
+            "frame_chance": summary.get("frame_chance"), "epochs": epochs,
+            "seconds": round(result.seconds, 3), "n_test": len(test_set),
+            "resumed_from_epoch": result.resumed_from}
+
+
+def write_outputs(outputs: RunOutputs, model, result: FitResult, test_set: SequenceDataset,
+                  config: dict, epochs: int, extra_metrics: dict | None = None) -> dict:
+    """Write a trained run's four outputs (each atomically), then delete its checkpoint: the
+    outputs are complete, so a later rerun (changed inputs) trains afresh. `config` is the run's
+    config (its sections, backbone, method...); returns the metrics written."""
+    metrics = {**(extra_metrics or {}), **metrics_of(result, test_set, epochs)}
+    write_predictions(outputs.predictions, test_set, result.predictions, config)
+    write_curve(outputs.curve, result.curve)
+    save_model(outputs.model, model.cpu(), {"classes": test_set.classes,
+                                            "backbone": config["backbone"],
+                                            "metrics": metrics, "run_config": config})
+    write_json(outputs.metrics, metrics)
+    checkpoint_path(outputs.model).unlink(missing_ok=True)
+    return metrics
