@@ -1,6 +1,6 @@
-"""Entry of the `report` rule: the work is in vicokd.html_report."""
+"""Entry of the `report` rule: the work is in vicokd.report.page.main."""
 import _bootstrap  # noqa: F401  (puts this checkout's src/ first on sys.path)
-from vicokd.html_report import main
+from vicokd.report.page import main
 from vicokd.runner import run_script
 
 run_script(snakemake, main)  # noqa: F821 (snakemake is injected by the script directive)

@@ -1,6 +1,6 @@
-"""Entry of the `table1` rule: the work is in vicokd.report."""
+"""Entry of the `table1` rule: the work is in vicokd.report.tables.main (the rule name picks the table)."""
 import _bootstrap  # noqa: F401  (puts this checkout's src/ first on sys.path)
-from vicokd.report import table1_main
+from vicokd.report.tables import main
 from vicokd.runner import run_script
 
-run_script(snakemake, table1_main)  # noqa: F821 (snakemake is injected by the script directive)
+run_script(snakemake, main)  # noqa: F821 (snakemake is injected by the script directive)

@@ -1,4 +1,4 @@
-"""Figure 3 (vicokd.figures) from fabricated curve files."""
+"""Figure 3 (vicokd.report.figures) from fabricated curve files."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import matplotlib.image as mpimg
 import pytest
 
 from report_fixtures import HOMES, SUPERVISIONS, fabricate
-from vicokd import figures as fg
 from vicokd.errors import VicokdError
 from vicokd.experiments import figure3_runs
+from vicokd.report import figures as fg
 
 
 def curve_paths(root):

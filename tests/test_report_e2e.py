@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from test_html_report import check_page
+from test_page import check_page
 
 
 @pytest.mark.e2e

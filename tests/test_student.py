@@ -1,5 +1,5 @@
-"""vicokd.runs.student without Snakemake: resume after an interruption, checkpoints tied to the run's
-config and teacher, teacher checks."""
+"""vicokd.runs.student without Snakemake: resume after an interruption, checkpoints tied to the
+run's config and teacher, teacher checks."""
 
 from __future__ import annotations
 

@@ -109,7 +109,9 @@ def reads_masks(backbone: str, method: str | None = None) -> bool:
     """Whether a teacher (no method) or a student run reads masks.h5: MultiTSF's presence head,
     and view consistency restricted to seen frames. The other runs need not wait for the
     detector, so they train while it does. (teacher-vc always reads them: it adds VC.)"""
-    return backbone in BACKBONES_WITH_MASKS or (method is not None and get_method(method).needs_masks)
+    if backbone in BACKBONES_WITH_MASKS:
+        return True
+    return method is not None and get_method(method).needs_masks
 
 
 def reads_teacher(method: str) -> bool:

@@ -1,7 +1,7 @@
 # Tables, figures and the HTML report, from the training runs' metrics and curves.
 # Light rules (seconds): localrules, no benchmark. Inputs are the runs each table shows (the
-# *_run_ids helpers in common.smk); the logic is in src/vicokd/report.py, figures.py,
-# html_report.py.
+# *_run_ids helpers in common.smk); the logic is in src/vicokd/report/: tables.py (table1 ...
+# table4, one entry that the rule name steers), figures.py (figure3), page.py (report).
 
 
 localrules:

@@ -1,10 +1,9 @@
-"""Table assembly (vicokd.report) on fabricated metrics files: layout, differences, best marks,
-missing runs, writers, and the paper's reference figures."""
+"""Table assembly (vicokd.report.tables) on fabricated metrics files: layout, differences, best
+marks, missing runs, writers."""
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pandas as pd
@@ -12,11 +11,9 @@ import pytest
 
 from report_fixtures import (ABLATIONS, BACKBONES, EXPERIMENTS, HOMES, METHODS, SEEDS,
                              SUPERVISIONS, all_runs, fabricate, write_run)
-from vicokd import report as rp
 from vicokd.errors import VicokdError
+from vicokd.report import tables as tb
 
-REPO = Path(__file__).resolve().parents[1]
-REFERENCE = REPO / "workflow" / "reference" / "paper_multisensor_home.csv"
 T1 = (HOMES, BACKBONES, METHODS, SUPERVISIONS)
 
 
@@ -28,21 +25,21 @@ def metrics_paths(root: Path, runs=None) -> list[Path]:
 @pytest.fixture
 def fabricated(tmp_path):
     values = fabricate(tmp_path)
-    return tmp_path, values, rp.load_metrics(metrics_paths(tmp_path))
+    return tmp_path, values, tb.load_metrics(metrics_paths(tmp_path))
 
 
 def col(bb, sup):
-    return rp.column_label(bb, sup)
+    return tb.column_label(bb, sup)
 
 
 def test_run_id_of_path():
-    assert rp.run_id_of_path("x/results/home1/multiasl/vicokd-nomask-frame-seed2/metrics.json") \
+    assert tb.run_id_of_path("x/results/home1/multiasl/vicokd-nomask-frame-seed2/metrics.json") \
         == "home1/multiasl/vicokd-nomask-frame-seed2"
 
 
 def test_table1_layout(fabricated):
     _, values, metrics = fabricated
-    wide = rp.table1_wide(rp.table1_long(metrics, *T1, seed=0), *T1)
+    wide = tb.table1_wide(tb.table1_long(metrics, *T1, seed=0), *T1)
     assert list(wide.columns) == ["Home", "Method"] + [col(b, s) for b in BACKBONES for s in SUPERVISIONS]
     assert list(wide["Method"]) == ["Teacher", "Student", "LogitKD", "ModalKD", "DualKD", "CoKD", "ViCoKD"] * 2
     assert list(wide["Home"]) == ["Home-1"] * 7 + ["Home-2"] * 7
@@ -55,13 +52,13 @@ def test_table1_layout(fabricated):
 
 def test_table1_differences_from_the_student(fabricated):
     _, values, metrics = fabricated
-    long = rp.table1_long(metrics, *T1, seed=0)
-    wide = rp.table1_wide(long, *T1)
+    long = tb.table1_long(metrics, *T1, seed=0)
+    wide = tb.table1_wide(long, *T1)
     for r in long[~long["method"].isin(["teacher", "student"])].itertuples():
         base = values[(r.home, r.backbone, f"student-{r.supervision}-seed0")]
         v = values[(r.home, r.backbone, f"{r.method}-{r.supervision}-seed0")]
         assert r.value == pytest.approx(v) and r.diff == pytest.approx(v - base)
-        row = wide[(wide["Home"] == rp.HOME_LABELS[r.home]) & (wide["Method"] == rp.METHOD_LABELS[r.method])]
+        row = wide[(wide["Home"] == tb.HOME_LABELS[r.home]) & (wide["Method"] == tb.METHOD_LABELS[r.method])]
         cell = row[col(r.backbone, r.supervision)].item()
         assert cell.startswith(f"{v:.2f} ({v - base:+.2f})")
     # The student row carries no difference.
@@ -74,14 +71,14 @@ def test_best_marks_one_per_column_the_highest_student_method(tmp_path):
         vals[("home1", "multiasl", f"{m}-frame-seed0")] = float(f)           # ViCoKD wins
         vals[("home1", "multiasl", f"{m}-sequence-seed0")] = float(s)        # the student wins
     fabricate(tmp_path, vals)
-    metrics = rp.load_metrics(metrics_paths(tmp_path))
-    long = rp.table1_long(metrics, *T1, seed=0)
+    metrics = tb.load_metrics(metrics_paths(tmp_path))
+    long = tb.table1_long(metrics, *T1, seed=0)
     for (env, bb, sup), g in long[long["method"] != "teacher"].groupby(["home", "backbone", "supervision"]):
         assert g["best"].sum() == 1
         assert g.loc[g["best"], "value"].item() == g["value"].max()
     assert not long.loc[long["method"] == "teacher", "best"].any()
-    csv = rp.table1_wide(long, *T1, style="csv")
-    md = rp.table1_wide(long, *T1, style="md")
+    csv = tb.table1_wide(long, *T1, style="csv")
+    md = tb.table1_wide(long, *T1, style="md")
     assert csv.loc[0, col("multiasl", "frame")] == "99.00"
     assert md.loc[6, col("multiasl", "frame")] == "**80.00** (+30.00)"
     assert csv.loc[6, col("multiasl", "frame")] == "80.00 (+30.00) [best]"
@@ -96,9 +93,9 @@ def test_missing_runs_are_missing_never_zero(tmp_path):
             ("home2", "multitsf", "student-sequence-seed0"),  # no baseline for its column
             ("home2", "multiasl", "teacher")}
     fabricate(tmp_path, {("home1", "multiasl", "cokd-sequence-seed0"): None}, skip=skip)  # map: null
-    metrics = rp.load_metrics(metrics_paths(tmp_path))         # absent files do not raise
-    long = rp.table1_long(metrics, *T1, seed=0)
-    wide = rp.table1_wide(long, *T1)
+    metrics = tb.load_metrics(metrics_paths(tmp_path))         # absent files do not raise
+    long = tb.table1_long(metrics, *T1, seed=0)
+    wide = tb.table1_wide(long, *T1)
     assert wide.loc[2, col("multitrans", "frame")] == "missing"
     assert wide.loc[5, col("multiasl", "sequence")] == "missing"
     assert wide.loc[7, col("multiasl", "frame")] == wide.loc[7, col("multiasl", "sequence")] == "missing"
@@ -108,32 +105,32 @@ def test_missing_runs_are_missing_never_zero(tmp_path):
     assert not any(c.startswith("0.00") for c in wide.iloc[:, 2:].to_numpy().ravel())
     # A missing cell is never best; its column still has one.
     assert not long.loc[long["value"].isna(), "best"].any()
-    missing = rp.missing_runs(metrics, rp.table1_runs(*T1, 0))
+    missing = tb.missing_runs(metrics, tb.table1_runs(*T1, 0))
     assert set(missing) == {"home1/multitrans/logitkd-frame-seed0", "home2/multitsf/student-sequence-seed0",
                             "home2/multiasl/teacher", "home1/multiasl/cokd-sequence-seed0"}
-    notes = rp.table_notes("table1", EXPERIMENTS, "synthetic", 0, missing)
+    notes = tb.table_notes("table1", EXPERIMENTS, "synthetic", 0, missing)
     assert any("Missing runs (4)" in n and "home2/multiasl/teacher" in n for n in notes)
     out = tmp_path / "t1.csv"
-    rp.write_csv(wide, out, notes)
+    tb.write_csv(wide, out, notes)
     back = pd.read_csv(out, comment="#")
     assert back.shape == wide.shape and (back == wide).all().all()
     # Every other table survives the missing runs too.
-    assert "missing" in rp.table3_wide(rp.table3_long(metrics, HOMES, BACKBONES), HOMES, BACKBONES).iloc[1, 2]
-    rp.table2_wide(rp.table2_long(metrics, HOMES, BACKBONES, SUPERVISIONS, SEEDS), HOMES, BACKBONES, SUPERVISIONS)
-    rp.table4_wide(rp.table4_long(metrics, HOMES, ABLATIONS, SUPERVISIONS), HOMES, ABLATIONS, SUPERVISIONS)
+    assert "missing" in tb.table3_wide(tb.table3_long(metrics, HOMES, BACKBONES), HOMES, BACKBONES).iloc[1, 2]
+    tb.table2_wide(tb.table2_long(metrics, HOMES, BACKBONES, SUPERVISIONS, SEEDS), HOMES, BACKBONES, SUPERVISIONS)
+    tb.table4_wide(tb.table4_long(metrics, HOMES, ABLATIONS, SUPERVISIONS), HOMES, ABLATIONS, SUPERVISIONS)
 
 
 def test_malformed_metrics_file_is_a_one_line_error(tmp_path):
     d = write_run(tmp_path, "home1", "multiasl", "vicokd-frame-seed0", 50.0)
     (d / "metrics.json").write_text("{not json")
     with pytest.raises(VicokdError, match="vicokd-frame-seed0/metrics.json: not valid JSON"):
-        rp.load_metrics([d / "metrics.json"])
+        tb.load_metrics([d / "metrics.json"])
     (d / "metrics.json").write_text(json.dumps({"frame_map": 3.0}))
     with pytest.raises(VicokdError, match="no 'map' entry"):
-        rp.load_metrics([d / "metrics.json"])
+        tb.load_metrics([d / "metrics.json"])
     (d / "metrics.json").write_text(json.dumps({"map": "high"}))
     with pytest.raises(VicokdError, match="'map' is 'high'"):
-        rp.load_metrics([d / "metrics.json"])
+        tb.load_metrics([d / "metrics.json"])
 
 
 def test_table2_mean_std_and_whether_the_gain_exceeds_the_spread(tmp_path):
@@ -144,9 +141,9 @@ def test_table2_mean_std_and_whether_the_gain_exceeds_the_spread(tmp_path):
         vals[("home1", "multiasl", f"student-sequence-seed{k}")] = 50.0 + 3 * k
         vals[("home1", "multiasl", f"vicokd-sequence-seed{k}")] = 52.0 + 3 * k
     fabricate(tmp_path, vals, skip={("home2", "multitrans", "vicokd-frame-seed2")})
-    metrics = rp.load_metrics(metrics_paths(tmp_path))
-    long = rp.table2_long(metrics, HOMES, BACKBONES, SUPERVISIONS, SEEDS)
-    wide = rp.table2_wide(long, HOMES, BACKBONES, SUPERVISIONS)
+    metrics = tb.load_metrics(metrics_paths(tmp_path))
+    long = tb.table2_long(metrics, HOMES, BACKBONES, SUPERVISIONS, SEEDS)
+    wide = tb.table2_wide(long, HOMES, BACKBONES, SUPERVISIONS)
     assert list(wide["Method"][:3]) == ["Student", "ViCoKD", "ViCoKD − Student"]
     asl = wide[wide["Backbone"] == "MultiASL"].reset_index(drop=True)
     assert asl.loc[0, "Home-1 AV_F→V_F"] == "52.00 ± 2.00 (n=3)"
@@ -159,10 +156,10 @@ def test_table2_mean_std_and_whether_the_gain_exceeds_the_spread(tmp_path):
 
 def test_table3_and_table4_differences(fabricated):
     _, values, metrics = fabricated
-    t3 = rp.table3_wide(rp.table3_long(metrics, HOMES, BACKBONES), HOMES, BACKBONES)
+    t3 = tb.table3_wide(tb.table3_long(metrics, HOMES, BACKBONES), HOMES, BACKBONES)
     a, b = values[("home2", "multitsf", "teacher")], values[("home2", "multitsf", "teacher-vc")]
     assert t3.loc[2, "Home-2"] == f"{a:.2f} → {b:.2f} ({b - a:+.2f})"
-    t4 = rp.table4_wide(rp.table4_long(metrics, HOMES, ABLATIONS, SUPERVISIONS), HOMES, ABLATIONS, SUPERVISIONS)
+    t4 = tb.table4_wide(tb.table4_long(metrics, HOMES, ABLATIONS, SUPERVISIONS), HOMES, ABLATIONS, SUPERVISIONS)
     assert list(t4["Method"]) == ["ViCoKD", "w/o ConfW", "w/o Mask", "JS → KL", "w/o FD", "w/o LD"]
     assert list(t4["Group"][1:4]) == ["View-aware Consistency Module"] * 3
     ref = values[("home1", "multiasl", "vicokd-sequence-seed0")]
@@ -172,72 +169,25 @@ def test_table3_and_table4_differences(fabricated):
 
 
 def test_notes_record_seed_homes_and_synthetic_data():
-    notes = " ".join(rp.table_notes("table1", EXPERIMENTS, "synthetic", 0))
+    notes = " ".join(tb.table_notes("table1", EXPERIMENTS, "synthetic", 0))
     assert "Seed 0 for every method" in notes and "means of 3 runs" in notes
     assert "Homes: home1, home2" in notes and "SYNTHETIC" in notes
-    real = " ".join(rp.table_notes("table2", EXPERIMENTS, "multisensor_home", 0))
+    real = " ".join(tb.table_notes("table2", EXPERIMENTS, "multisensor_home", 0))
     assert "SYNTHETIC" not in real and "seeds 0, 1, 2" in real
 
 
 def test_chance_note_from_the_runs(fabricated):
     _, _, metrics = fabricated
-    assert rp.chance_note(metrics, HOMES) == ["Chance mAP [%] (random scores, test split): home1 12.50, home2 12.50."]
-    assert rp.chance_note({}, HOMES) == []
+    assert tb.chance_note(metrics, HOMES) == ["Chance mAP [%] (random scores, test split): home1 12.50, home2 12.50."]
+    assert tb.chance_note({}, HOMES) == []
 
 
 def test_markdown_writer(tmp_path, fabricated):
     _, _, metrics = fabricated
-    wide = rp.table1_wide(rp.table1_long(metrics, *T1, seed=0), *T1, style="md")
-    rp.write_markdown(wide, tmp_path / "t.md", "Table 1. x", ["note one"])
+    wide = tb.table1_wide(tb.table1_long(metrics, *T1, seed=0), *T1, style="md")
+    tb.write_markdown(wide, tmp_path / "t.md", "Table 1. x", ["note one"])
     text = (tmp_path / "t.md").read_text()
     lines = text.splitlines()
     assert lines[0] == "## Table 1. x" and lines[-1] == "- note one"
     table = [ln for ln in lines if ln.startswith("|")]
     assert len(table) == 2 + 14 and all(ln.count("|") == 9 for ln in table)
-
-
-def test_paper_reference_reproduces_its_printed_differences():
-    ref = rp.read_reference(REFERENCE)
-    assert set(ref["table"]) == {"table1", "table2", "table3", "table4"}
-    assert "PUBLISHED FIGURES OF THE PAPER" in REFERENCE.read_text().splitlines()[0]
-    pm = rp.reference_metrics(ref)
-    t1 = rp.table1_long(pm, *T1, seed=0)
-    printed = ref[(ref["table"] == "table1") & ref["printed_diff"].notna()]
-    assert len(printed) == 2 * 3 * 2 * 5
-    for r in printed.itertuples():
-        cell = t1[(t1["home"] == r.home) & (t1["backbone"] == r.backbone)
-                  & (t1["method"] == r.method) & (t1["supervision"] == r.supervision)]
-        assert cell["diff"].item() == pytest.approx(r.printed_diff, abs=0.011), r
-    # The paper bolds ViCoKD in every column.
-    assert t1.loc[t1["best"], "method"].eq("vicokd").all() and t1["best"].sum() == 12
-    t3 = rp.table3_long(pm, HOMES, BACKBONES)
-    for r in ref[(ref["table"] == "table3") & ref["printed_diff"].notna()].itertuples():
-        assert t3.set_index(["backbone", "home"]).loc[(r.backbone, r.home), "diff"] == \
-            pytest.approx(r.printed_diff, abs=0.011)
-    t4 = rp.table4_long(pm, HOMES, ABLATIONS, SUPERVISIONS)
-    for r in ref[(ref["table"] == "table4") & ref["printed_diff"].notna()].itertuples():
-        got = t4.set_index(["method", "home", "supervision"]).loc[(r.method, r.home, r.supervision), "diff"]
-        assert got == pytest.approx(r.printed_diff, abs=0.011)
-    # Table 2's ViCoKD means are Table 1's ViCoKD cells.
-    t2 = rp.reference_table2_long(ref)
-    for r in t2.itertuples():
-        assert r.mean == pytest.approx(pm[f"{r.home}/{r.backbone}/vicokd-{r.supervision}-seed0"]["map"])
-
-
-def test_claims_on_the_paper_and_on_missing_data():
-    ref = rp.read_reference(REFERENCE)
-    pm = rp.reference_metrics(ref)
-    c = rp.claims(rp.table1_long(pm, *T1, seed=0), rp.reference_table2_long(ref),
-                  rp.table3_long(pm, HOMES, BACKBONES), rp.table4_long(pm, HOMES, ABLATIONS, SUPERVISIONS))
-    got = {r.claim.split(" (")[0].split(":")[0]: (r.holds, r.tested) for r in c.itertuples()}
-    assert got["ViCoKD has the best mAP of the student methods in each Table 1 column"] == (12, 12)
-    assert got["ViCoKD beats CoKD"] == (12, 12)
-    assert got["CoKD beats LogitKD"] == (11, 12)                     # Home-2 MultiTSF frame
-    assert got["ViCoKD's gain over the student is larger with sequence than with frame supervision"] == (2, 6)
-    assert got["VC improves the teacher"] == (6, 6)
-    assert got["ViCoKD's std over the seeds is at most 0.85 mAP"] == (12, 12)
-    assert got["Every ablation lowers mAP below ViCoKD"] == (19, 20)   # w/o LD, Home-2 frame: +0.22
-    empty = rp.claims(rp.table1_long({}, *T1, seed=0), rp.table2_long({}, HOMES, BACKBONES, SUPERVISIONS, SEEDS),
-                      rp.table3_long({}, HOMES, BACKBONES), rp.table4_long({}, HOMES, ABLATIONS, SUPERVISIONS))
-    assert (empty["tested"] == 0).all()
-    assert rp.fmt_claim(0, 0) == "no data" and not math.isnan(empty["holds"].sum())

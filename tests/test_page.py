@@ -18,10 +18,11 @@ import pytest
 from conftest import prepare_workdir, run_snakemake
 from report_fixtures import (EXPERIMENTS, HOMES, SUPERVISIONS, all_runs, fabricate,
                              fabricate_benchmarks, write_run)
-from vicokd import figures as fg
 from vicokd.experiments import figure3_runs
-from vicokd import html_report as hr
-from vicokd import report as rp
+from vicokd.report import claims as cl
+from vicokd.report import figures as fg
+from vicokd.report import page as pg
+from vicokd.report import tables as tb
 
 REPO = Path(__file__).resolve().parents[1]
 TABLE_IDS = {"claims", "table1", "table1-vs-paper", "table1-frame", "paper-table1", "table2",
@@ -80,16 +81,16 @@ def build_from(root: Path, skip=()) -> str:
     fabricate(root, skip=skip)
     fabricate_benchmarks(root)
     runs = [f"{e}/{b}/{r}" for e, b, r in all_runs()]
-    metrics = rp.load_metrics(root / "results" / r / "metrics.json" for r in runs)
+    metrics = tb.load_metrics(root / "results" / r / "metrics.json" for r in runs)
     curves = fg.load_curves(root / "results" / r / "curve.csv" for r in figure3_runs(HOMES, SUPERVISIONS, 0))
     figs = {}
     for key, column in (("figure3", "test_map"), ("figure3_frame", "test_frame_map")):
         fg.plot_figure3(curves, root / f"{key}.png", HOMES, SUPERVISIONS, 0, column)
         figs[key] = (root / f"{key}.png").read_bytes()
-    ref = rp.read_reference(REPO / "workflow" / "reference" / "paper_multisensor_home.csv")
-    return hr.build_report(metrics, figs, ref, EXPERIMENTS, "synthetic", 0,
+    ref = cl.read_reference(REPO / "workflow" / "reference" / "paper_multisensor_home.csv")
+    return pg.build_report(metrics, figs, ref, EXPERIMENTS, "synthetic", 0,
                            {"experiments": EXPERIMENTS, "student": {"tau": 2.0}},
-                           hr.collect_benchmarks(root / "benchmarks" / "results"))
+                           pg.collect_benchmarks(root / "benchmarks" / "results"))
 
 
 def test_report_page_is_well_formed_and_complete(tmp_path):
@@ -105,12 +106,12 @@ def test_report_page_is_well_formed_and_complete(tmp_path):
 def test_benchmarks_summary(tmp_path):
     fabricate_benchmarks(tmp_path)
     (tmp_path / "benchmarks" / "results" / "broken.tsv").write_text("no header here\n")
-    bench = hr.collect_benchmarks(tmp_path / "benchmarks" / "results")
+    bench = pg.collect_benchmarks(tmp_path / "benchmarks" / "results")
     assert len(bench) == 5                                      # the broken file is left out
-    summary = hr.benchmark_summary(bench).set_index("stage")
+    summary = pg.benchmark_summary(bench).set_index("stage")
     assert summary.loc["train teacher", "total [s]"] == "100.0"
     assert summary.loc["all stages (sum of job times)", "total [s]"] == "232.5"
-    assert hr.benchmark_summary(hr.collect_benchmarks(tmp_path / "nowhere")).empty
+    assert pg.benchmark_summary(pg.collect_benchmarks(tmp_path / "nowhere")).empty
 
 
 def open_in_chromium(page: Path, tmp_path: Path) -> tuple[int, str, list[str]]:

@@ -1,6 +1,6 @@
-"""results/report.html: every table and figure on one self-contained page (figures embedded
-as base64 PNG, inline CSS, no script, no external resource), with the config that made them,
-the run time of each stage, and the paper's published figures beside ours."""
+"""The `report` rule: results/report.html, every table and figure on one self-contained page
+(figures embedded as base64 PNG, inline CSS, no script, no external resource), with the config
+that made them, the run time of each stage, and the paper's published figures beside ours."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from typing import Iterable, Mapping, Sequence
 import pandas as pd
 import yaml
 
-from . import report as rp
-from .experiments import table1_runs, table2_runs, table3_runs, table4_runs
-from .storage import atomic_path
+from ..experiments import table1_runs, table2_runs, table3_runs, table4_runs
+from ..storage import atomic_path
+from . import claims as cl
+from . import tables as tb
 
 log = logging.getLogger("vicokd")
 
@@ -48,8 +49,8 @@ def _cell_html(value) -> str:
     text = html.escape(str(value))
     parts = text.split("**")
     text = "".join(f"<b>{p}</b>" if i % 2 else p for i, p in enumerate(parts))
-    if rp.MISSING in text:
-        text = text.replace(rp.MISSING, f'<span class="missing">{rp.MISSING}</span>')
+    if tb.MISSING in text:
+        text = text.replace(tb.MISSING, f'<span class="missing">{tb.MISSING}</span>')
     return text.replace("\n", "<br>")
 
 
@@ -131,9 +132,9 @@ def benchmark_summary(bench: pd.DataFrame) -> pd.DataFrame:
 def paper_table2_wide(ref2: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for bb, g in ref2.groupby("backbone", sort=False):
-        row = {"Backbone": rp.label(bb, rp.BACKBONE_LABELS), "Method": "ViCoKD"}
+        row = {"Backbone": tb.label(bb, tb.BACKBONE_LABELS), "Method": "ViCoKD"}
         for r in g.itertuples():
-            row[f"{rp.label(r.home, rp.HOME_LABELS)} {rp.label(r.supervision, rp.SUPERVISION_LABELS)}"] = \
+            row[f"{tb.label(r.home, tb.HOME_LABELS)} {tb.label(r.supervision, tb.SUPERVISION_LABELS)}"] = \
                 f"{r.mean:.2f} ± {r.std:.2f}"
         rows.append(row)
     return pd.DataFrame(rows)
@@ -158,40 +159,40 @@ def build_report(metrics: Mapping, figures: Mapping[str, bytes], reference: pd.D
     sups, seeds, ablations = exp["supervision"], exp["seeds"], exp["ablations"]
     t1args = (homes, bbs, methods, sups)
 
-    t1 = rp.table1_long(metrics, *t1args, seed=seed)
-    t1f = rp.table1_long(metrics, *t1args, seed=seed, key="frame_map")
-    t2 = rp.table2_long(metrics, homes, bbs, sups, seeds)
-    t3 = rp.table3_long(metrics, homes, bbs)
-    t4 = rp.table4_long(metrics, homes, ablations, sups, seed)
+    t1 = tb.table1_long(metrics, *t1args, seed=seed)
+    t1f = tb.table1_long(metrics, *t1args, seed=seed, key="frame_map")
+    t2 = tb.table2_long(metrics, homes, bbs, sups, seeds)
+    t3 = tb.table3_long(metrics, homes, bbs)
+    t4 = tb.table4_long(metrics, homes, ablations, sups, seed)
 
-    paper_metrics = rp.reference_metrics(reference, seed)
-    p1 = rp.table1_long(paper_metrics, *t1args, seed=seed)
-    p2 = rp.reference_table2_long(reference)
-    p3 = rp.table3_long(paper_metrics, homes, bbs)
-    p4 = rp.table4_long(paper_metrics, homes, ablations, sups, seed)
+    paper_metrics = cl.reference_metrics(reference, seed)
+    p1 = tb.table1_long(paper_metrics, *t1args, seed=seed)
+    p2 = cl.reference_table2_long(reference)
+    p3 = tb.table3_long(paper_metrics, homes, bbs)
+    p4 = tb.table4_long(paper_metrics, homes, ablations, sups, seed)
 
-    ours_claims = rp.claims(t1, t2, t3, t4)
-    paper_claims = rp.claims(p1, p2, p3, p4)
+    ours_claims = cl.claims(t1, t2, t3, t4)
+    paper_claims = cl.claims(p1, p2, p3, p4)
     claims_df = pd.DataFrame({
         "Claim of the paper": ours_claims["claim"],
-        "Paper (MultiSensor-Home)": [rp.fmt_claim(h, t) for h, t in
+        "Paper (MultiSensor-Home)": [cl.fmt_claim(h, t) for h, t in
                                      zip(paper_claims["holds"], paper_claims["tested"])],
-        "This run": [rp.fmt_claim(h, t) for h, t in zip(ours_claims["holds"], ours_claims["tested"])],
+        "This run": [cl.fmt_claim(h, t) for h, t in zip(ours_claims["holds"], ours_claims["tested"])],
     })
 
     all_runs = sorted(set(table1_runs(*t1args, seed) + table2_runs(homes, bbs, sups, seeds)
                           + table3_runs(homes, bbs) + table4_runs(homes, ablations, sups, seed)))
-    missing = rp.missing_runs(metrics, all_runs)
+    missing = tb.missing_runs(metrics, all_runs)
 
     def notes(table, key="map", runs=()):
-        return rp.table_notes(table, exp, data_format, seed, rp.missing_runs(metrics, runs, key), key)
+        return tb.table_notes(table, exp, data_format, seed, tb.missing_runs(metrics, runs, key), key)
 
     body = [f"<h1>ViCoKD reproduction: tables and figures</h1>\n"]
-    banner = [rp.data_note(data_format),
+    banner = [tb.data_note(data_format),
               f"Table 1, 3 and 4 and Figure 3: seed {seed} for every run (the paper shows 3-run means); "
               f"Table 2: seeds {', '.join(map(str, seeds))}.",
               f"Homes: {', '.join(homes)}; backbones: {', '.join(bbs)}.",
-              f"Runs expected: {len(all_runs)}; missing: {len(missing)}.", *rp.chance_note(metrics, homes)]
+              f"Runs expected: {len(all_runs)}; missing: {len(missing)}.", *tb.chance_note(metrics, homes)]
     body.append('<div class="banner">' + "<br>".join(html.escape(b) for b in banner) + "</div>\n")
 
     body.append("<h2>Which of the paper's claims hold here</h2>\n")
@@ -203,36 +204,36 @@ def build_report(metrics: Mapping, figures: Mapping[str, bytes], reference: pd.D
                             "cells are 3-run means while ours are single runs."]))
 
     body.append("<h2>Table 1</h2>\n")
-    w1 = rp.table1_wide(t1, *t1args, style="md")
-    body.append(html_table(w1, "table1", rp.TITLES["table1"],
+    w1 = tb.table1_wide(t1, *t1args, style="md")
+    body.append(html_table(w1, "table1", tb.TITLES["table1"],
                            notes("table1", runs=table1_runs(*t1args, seed))))
-    body.append(html_table(combine_cells(w1, rp.table1_wide(p1, *t1args, style="md"), 2),
+    body.append(html_table(combine_cells(w1, tb.table1_wide(p1, *t1args, style="md"), 2),
                            "table1-vs-paper", "Table 1, ours (top of each cell) beside the paper's "
                            "published figure (below)", [PAPER_LABEL]))
-    body.append(html_table(rp.table1_wide(t1f, *t1args, style="md"), "table1-frame",
-                           rp.TITLES["table1_frame"],
+    body.append(html_table(tb.table1_wide(t1f, *t1args, style="md"), "table1-frame",
+                           tb.TITLES["table1_frame"],
                            notes("table1", "frame_map", table1_runs(*t1args, seed))
                            + ["Frame-level mAP scores every test frame, so it is far less noisy "
                               "than the sequence-level mAP on a small test split."]))
-    body.append(html_table(rp.table1_wide(p1, *t1args, style="md"), "paper-table1",
+    body.append(html_table(tb.table1_wide(p1, *t1args, style="md"), "paper-table1",
                            "The paper's Table 1 (published)", [PAPER_LABEL], paper=True))
 
     body.append("<h2>Table 2</h2>\n")
-    body.append(html_table(rp.table2_wide(t2, homes, bbs, sups), "table2", rp.TITLES["table2"],
+    body.append(html_table(tb.table2_wide(t2, homes, bbs, sups), "table2", tb.TITLES["table2"],
                            notes("table2", runs=table2_runs(homes, bbs, sups, seeds))))
     body.append(html_table(paper_table2_wide(p2), "paper-table2",
                            "The paper's Table 2 (published, ViCoKD only)", [PAPER_LABEL], paper=True))
 
     body.append("<h2>Table 3</h2>\n")
-    body.append(html_table(rp.table3_wide(t3, homes, bbs), "table3", rp.TITLES["table3"],
+    body.append(html_table(tb.table3_wide(t3, homes, bbs), "table3", tb.TITLES["table3"],
                            notes("table3", runs=table3_runs(homes, bbs))))
-    body.append(html_table(rp.table3_wide(p3, homes, bbs), "paper-table3",
+    body.append(html_table(tb.table3_wide(p3, homes, bbs), "paper-table3",
                            "The paper's Table 3 (published)", [PAPER_LABEL], paper=True))
 
     body.append("<h2>Table 4</h2>\n")
-    body.append(html_table(rp.table4_wide(t4, homes, ablations, sups), "table4", rp.TITLES["table4"],
+    body.append(html_table(tb.table4_wide(t4, homes, ablations, sups), "table4", tb.TITLES["table4"],
                            notes("table4", runs=table4_runs(homes, ablations, sups, seed))))
-    body.append(html_table(rp.table4_wide(p4, homes, ablations, sups), "paper-table4",
+    body.append(html_table(tb.table4_wide(p4, homes, ablations, sups), "paper-table4",
                            "The paper's Table 4 (published)", [PAPER_LABEL], paper=True))
 
     body.append("<h2>Figure 3</h2>\n")
@@ -275,10 +276,11 @@ def _plain(obj):
 
 
 def main(snakemake) -> None:
+    """Entry of the `report` rule."""
     p = snakemake.params
     exp = _plain(dict(p.experiments))
-    metrics = rp.load_metrics(snakemake.input.metrics)
-    reference = rp.read_reference(snakemake.input.reference)
+    metrics = tb.load_metrics(snakemake.input.metrics)
+    reference = cl.read_reference(snakemake.input.reference)
     figures = {"figure3": Path(snakemake.input.figure3).read_bytes(),
                "figure3_frame": Path(snakemake.input.figure3_frame).read_bytes()}
     page = build_report(metrics, figures, reference, exp, p.data_format, int(p.seed),

@@ -1,11 +1,12 @@
-"""The paper's Tables 1-4 from the training runs' metrics files.
+"""The rules table1 ... table4: the paper's Tables 1-4 from the training runs' metrics files.
 
 Everything here is a pure function of a *metrics dict*: run id -> the run's metrics.json
 content, or None when the run is missing. A run id is "{env}/{backbone}/{run}" with run one of
 "teacher", "teacher-vc" or "{method}-{supervision}-seed{k}", i.e. the folder under results/.
 Missing runs (and runs whose `map` is null or NaN) become cells written "missing", never 0, and
 never stop a table from being built. The *long* tables (one row per cell, numeric) feed the
-claims check and the HTML page; the *wide* tables have the paper's layout, with formatted text.
+claims check (claims.py) and the HTML page (page.py); the *wide* tables have the paper's layout,
+with formatted text. The labels, formatting and notes here are shared by figures.py and page.py.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import VicokdError
-from .experiments import (ABLATION_BACKBONE, METHODS, TABLE2_METHODS, TEACHER, TEACHER_VC,
-                          run_id, student_run, table1_runs, table2_runs, table3_runs,
-                          table4_runs)
-from .storage import atomic_path, read_json
+from ..errors import VicokdError
+from ..experiments import (ABLATION_BACKBONE, METHODS, TABLE2_METHODS, TEACHER, TEACHER_VC,
+                           run_id, student_run, table1_runs, table2_runs, table3_runs,
+                           table4_runs)
+from ..storage import atomic_path, read_json
 
 Metrics = Mapping[str, "dict | None"]
 
@@ -371,101 +372,14 @@ TITLES = {
 }
 
 
-# --- the paper's published figures (reference data, never our results) ------------------------
-
-def read_reference(path: str | os.PathLike) -> pd.DataFrame:
-    """The paper's Tables 1-4 as transcribed in workflow/reference/ (long form)."""
-    try:
-        df = pd.read_csv(path, comment="#", dtype={"supervision": str}, keep_default_na=False,
-                         na_values={"map": [""], "std": [""], "printed_diff": [""]})
-    except (OSError, pd.errors.ParserError) as exc:
-        raise VicokdError(f"{path}: cannot read the paper's reference tables ({exc})") from None
-    need = {"table", "home", "backbone", "method", "supervision", "map", "std", "printed_diff"}
-    if not need <= set(df.columns):
-        raise VicokdError(f"{path}: reference table lacks columns {sorted(need - set(df.columns))}")
-    return df
-
-
-def reference_metrics(ref: pd.DataFrame, seed: int = 0) -> dict[str, dict]:
-    """The paper's Table 1, 3 and 4 values as a metrics dict (seed `seed`), so that the same
-    table functions lay them out. They are the paper's 3-run means, labelled as such."""
-    out: dict[str, dict] = {}
-    for r in ref[ref["table"].isin(["table1", "table3", "table4"])].itertuples():
-        run = r.method if r.method in (TEACHER, TEACHER_VC) else student_run(r.method, r.supervision, seed)
-        out[run_id(r.home, r.backbone, run)] = {"map": float(r.map)}
-    return out
-
-
-def reference_table2_long(ref: pd.DataFrame) -> pd.DataFrame:
-    """The paper's Table 2 (ViCoKD only: the paper gives no spread for the student)."""
-    t = ref[ref["table"] == "table2"]
-    return pd.DataFrame(dict(home=t["home"], backbone=t["backbone"], supervision=t["supervision"],
-                             method=t["method"], n=3, mean=t["map"].astype(float),
-                             std=t["std"].astype(float))).reset_index(drop=True)
-
-
-# --- the paper's claims, checked on any set of long tables ------------------------------------
-
-def _count(flags: Iterable[bool]) -> tuple[int, int]:
-    flags = list(flags)
-    return int(sum(flags)), len(flags)
-
-
-def claims(t1: pd.DataFrame, t2: pd.DataFrame, t3: pd.DataFrame, t4: pd.DataFrame) -> pd.DataFrame:
-    """The paper's claims, each as (holds, tested) over the cells where the data exist.
-    Cells with a missing value are left out of `tested` (never counted as a failure)."""
-    rows = []
-
-    def add(claim, flags):
-        holds, tested = _count(flags)
-        rows.append(dict(claim=claim, holds=holds, tested=tested))
-
-    students = t1[t1["method"] != "teacher"]
-    by_col = students.groupby(["home", "backbone", "supervision"])
-    piv = students.pivot_table(index=["home", "backbone", "supervision"], columns="method",
-                               values="value", dropna=False)
-
-    def pair(a, b):  # a > b where both exist
-        if a not in piv or b not in piv:
-            return []
-        ok = piv[a].notna() & piv[b].notna()
-        return list((piv[a] > piv[b])[ok])
-
-    add("ViCoKD has the best mAP of the student methods in each Table 1 column",
-        [g.loc[g["method"] == "vicokd", "best"].any() for _, g in by_col
-         if (g["method"] == "vicokd").any() and g.loc[g["method"] == "vicokd", "value"].notna().any()])
-    add("ViCoKD beats the non-distilled student (Table 1 columns)", pair("vicokd", "student"))
-    add("ViCoKD beats CoKD: the view-aware consistency loss helps (Table 1 columns)", pair("vicokd", "cokd"))
-    add("CoKD beats LogitKD (Table 1 columns)", pair("cokd", "logitkd"))
-    vd = students[students["method"] == "vicokd"].pivot_table(
-        index=["home", "backbone"], columns="supervision", values="diff", dropna=False)
-    if {"frame", "sequence"} <= set(vd.columns):
-        ok = vd["frame"].notna() & vd["sequence"].notna()
-        add("ViCoKD's gain over the student is larger with sequence than with frame supervision",
-            list((vd["sequence"] > vd["frame"])[ok]))
-    else:
-        add("ViCoKD's gain over the student is larger with sequence than with frame supervision", [])
-    ok3 = t3["teacher"].notna() & t3["teacher_vc"].notna()
-    add("VC improves the teacher (Table 3)", list((t3["diff"] > 0)[ok3]))
-    v2 = t2[(t2["method"] == "vicokd") & t2["std"].notna()]
-    add("ViCoKD's std over the seeds is at most 0.85 mAP (Table 2)", list(v2["std"] <= 0.85))
-    ab = t4[(t4["method"] != "vicokd") & t4["diff"].notna()]
-    add("Every ablation lowers mAP below ViCoKD (Table 4)", list(ab["diff"] < 0))
-    return pd.DataFrame(rows)
-
-
-def fmt_claim(holds: int, tested: int) -> str:
-    return "no data" if tested == 0 else f"{holds}/{tested}"
-
-
-# --- Snakemake entry points ---------------------------------------------------------------------
+# --- the rules table1 ... table4 ---------------------------------------------------------------
 
 def _experiments(snakemake) -> tuple[dict, str, int]:
     p = snakemake.params
     return dict(p.experiments), p.data_format, int(p.seed)
 
 
-def table1_main(snakemake) -> None:
+def _write_table1(snakemake) -> None:
     exp, fmt, seed = _experiments(snakemake)
     metrics = load_metrics(snakemake.input.metrics)
     args = (exp["homes"], exp["backbones"], exp["methods"], exp["supervision"])
@@ -481,7 +395,7 @@ def table1_main(snakemake) -> None:
         write_markdown(table1_wide(long, *args, style="md"), md_out, title, notes)
 
 
-def table2_main(snakemake) -> None:
+def _write_table2(snakemake) -> None:
     exp, fmt, seed = _experiments(snakemake)
     metrics = load_metrics(snakemake.input.metrics)
     long = table2_long(metrics, exp["homes"], exp["backbones"], exp["supervision"], exp["seeds"])
@@ -491,7 +405,7 @@ def table2_main(snakemake) -> None:
               snakemake.output.csv, notes)
 
 
-def table3_main(snakemake) -> None:
+def _write_table3(snakemake) -> None:
     exp, fmt, seed = _experiments(snakemake)
     metrics = load_metrics(snakemake.input.metrics)
     long = table3_long(metrics, exp["homes"], exp["backbones"])
@@ -500,7 +414,7 @@ def table3_main(snakemake) -> None:
     write_csv(table3_wide(long, exp["homes"], exp["backbones"]), snakemake.output.csv, notes)
 
 
-def table4_main(snakemake) -> None:
+def _write_table4(snakemake) -> None:
     exp, fmt, seed = _experiments(snakemake)
     metrics = load_metrics(snakemake.input.metrics)
     long = table4_long(metrics, exp["homes"], exp["ablations"], exp["supervision"], seed)
@@ -508,3 +422,13 @@ def table4_main(snakemake) -> None:
     notes = table_notes("table4", exp, fmt, seed, missing_runs(metrics, runs))
     write_csv(table4_wide(long, exp["homes"], exp["ablations"], exp["supervision"]),
               snakemake.output.csv, notes)
+
+
+def main(snakemake) -> None:
+    """Entry of the rules table1 ... table4 (one script each): the rule's name picks the table."""
+    writers = {"table1": _write_table1, "table2": _write_table2, "table3": _write_table3,
+               "table4": _write_table4}
+    if snakemake.rule not in writers:
+        raise VicokdError(f"vicokd.report.tables makes the rules {', '.join(writers)}, "
+                          f"not '{snakemake.rule}'")
+    writers[snakemake.rule](snakemake)

@@ -1,5 +1,5 @@
-"""Figure 3 of the paper: test mAP per epoch with MultiASL, for the non-distilled student,
-LogitKD, CoKD and ViCoKD, one panel per home and supervision."""
+"""The `figure3` rule: Figure 3 of the paper, test mAP per epoch with MultiASL, for the
+non-distilled student, LogitKD, CoKD and ViCoKD, one panel per home and supervision."""
 
 from __future__ import annotations
 
@@ -16,13 +16,12 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .errors import VicokdError  # noqa: E402
-from .experiments import ABLATION_BACKBONE, FIGURE3_METHODS, run_id, student_run  # noqa: E402
-from .report import (HOME_LABELS, METHOD_LABELS, SUPERVISION_LABELS, data_note, label,  # noqa: E402
+from ..errors import VicokdError  # noqa: E402
+from ..experiments import ABLATION_BACKBONE, FIGURE3_METHODS, run_id, student_run  # noqa: E402
+from ..storage import atomic_path  # noqa: E402
+from .tables import (HOME_LABELS, METHOD_LABELS, SUPERVISION_LABELS, label,  # noqa: E402
                      run_id_of_path)
-from .storage import atomic_path  # noqa: E402
 
-CURVE_COLUMNS = ["epoch", "train_loss", "test_map", "test_frame_map", "lr", "seconds"]
 # Fixed colours, markers and styles so that a method looks the same in every panel. Runs that
 # tie draw the same line: the thick ViCoKD line goes underneath and thinner ones on top (zorder),
 # so every method stays visible.
@@ -101,7 +100,8 @@ def plot_figure3(curves: Mapping[str, pd.DataFrame | None], path: str | os.PathL
     return missing
 
 
-def figure3_main(snakemake) -> None:
+def main(snakemake) -> None:
+    """Entry of the `figure3` rule: the figure in sequence-level and in frame-level mAP."""
     exp = dict(snakemake.params.experiments)
     seed = int(snakemake.params.seed)
     curves = load_curves(snakemake.input.curves)
