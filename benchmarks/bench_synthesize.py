@@ -23,7 +23,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from vicokd.synthetic import generate_home  # noqa: E402
+from vicokd.synthetic.synthesize import generate_home  # noqa: E402
 from vicokd.storage import write_json  # noqa: E402
 
 RESULT = REPO / "benchmarks" / "results" / "synthesize.json"

@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from vicokd.errors import VicokdError
-from vicokd.synthetic import generate_home
-from vicokd.synthetic.generate import SyntheticConfig, home_assets, sequence_visibility
 from vicokd.synthetic.plan import CLEAR, KNOWN_CLASSES, SUBTLE, plan_sequence
 from vicokd.synthetic.stats import co_visibility, compute_stats
+from vicokd.synthetic.synthesize import (SyntheticConfig, generate_home, home_assets,
+                                         sequence_visibility)
 
 from conftest import REPO, TINY_CONFIG, prepare_workdir, run_snakemake
 

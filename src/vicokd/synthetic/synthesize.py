@@ -1,5 +1,5 @@
-"""Generating one synthetic home: every sequence (in parallel), then the annotation file, the
-true boxes and the measured statistics.
+"""The `synthesize` rule: one synthetic home, every sequence (in parallel), then the annotation
+file, the true boxes and the measured statistics.
 
 Randomness: one SeedSequence per home for its fixed parts (floor plan, backgrounds, noise,
 ringtone) and one per sequence, both derived from `synthetic.seed` and the home's name, so a
