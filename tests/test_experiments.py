@@ -10,8 +10,8 @@ import yaml
 from conftest import REPO, prepare_workdir, run_snakemake, workflow_env
 from report_fixtures import ABLATIONS, BACKBONES, HOMES, METHODS as T1_METHODS, SEEDS, SUPERVISIONS
 from vicokd.errors import VicokdError
-from vicokd.experiments import (METHODS, check_grid, get_method, table1_runs, table2_runs,
-                                table3_runs, table4_runs)
+from vicokd.experiments import (METHODS, check_grid, get_method, method_of_run, student_run,
+                                table1_runs, table2_runs, table3_runs, table4_runs)
 
 T1 = (HOMES, BACKBONES, T1_METHODS, SUPERVISIONS)
 EXPECTED_TERMS = {
@@ -39,6 +39,12 @@ def test_run_lists_match_the_paper_job_counts():
     assert len(table3_runs(HOMES, BACKBONES)) == 12
     assert len(table4_runs(HOMES, ABLATIONS, SUPERVISIONS, 0)) == 24
     assert all("/multiasl/" in r for r in table4_runs(HOMES, ABLATIONS, SUPERVISIONS, 0))
+
+
+def test_a_student_run_name_gives_back_its_method():
+    for method in METHODS:
+        assert method_of_run(student_run(method, "frame", 2)) == method
+    assert method_of_run("teacher") is None and method_of_run("teacher-vc") is None
 
 
 def test_unknown_grid_names_are_one_line_errors_naming_the_key():

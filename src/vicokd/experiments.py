@@ -10,6 +10,7 @@ one row of METHODS; the run folder pattern is RUN_ID under results/.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .errors import VicokdError
@@ -140,6 +141,17 @@ def run_id(env: str, backbone: str, run: str) -> str:
 
 def student_run(method: str, supervision: str, seed: int | str) -> str:
     return STUDENT_RUN.format(method=method, supervision=supervision, seed=seed)
+
+
+_STUDENT_RUN_NAME = re.compile(STUDENT_RUN.format(method="(?P<method>.+)",
+                                                  supervision="(?P<supervision>[^-]+)",
+                                                  seed=r"(?P<seed>\d+)"))
+
+
+def method_of_run(run: str) -> str | None:
+    """The method of a student run's name (STUDENT_RUN); None for any other name."""
+    match = _STUDENT_RUN_NAME.fullmatch(run)
+    return match["method"] if match else None
 
 
 def run_file(rid: str, name: str) -> str:

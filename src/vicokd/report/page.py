@@ -15,7 +15,8 @@ from typing import Iterable, Mapping, Sequence
 import pandas as pd
 import yaml
 
-from ..experiments import table1_runs, table2_runs, table3_runs, table4_runs
+from ..experiments import (ABLATIONS, TEACHER, TEACHER_VC, method_of_run, table1_runs,
+                           table2_runs, table3_runs, table4_runs)
 from ..storage import atomic_path
 from . import claims as cl
 from . import tables as tb
@@ -104,11 +105,11 @@ def collect_benchmarks(root: str | os.PathLike) -> pd.DataFrame:
 def stage_of(rel: Path) -> str:
     """The stage a benchmark file belongs to: teacher/student training, or the file's name."""
     name = rel.stem
-    if name in ("teacher", "teacher-vc"):
+    if name in (TEACHER, TEACHER_VC):
         return f"train {name}"
-    if "-seed" in name:
-        method = name.rsplit("-", 2)[0]
-        return "train ablations" if method.startswith("vicokd-") else "train students"
+    method = method_of_run(name)
+    if method is not None:
+        return "train ablations" if method in ABLATIONS else "train students"
     return name
 
 
