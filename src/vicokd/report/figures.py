@@ -6,6 +6,7 @@ probe's level (results/{env}/probe.json), so a curve inside the band reads as ch
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -123,7 +124,7 @@ def draw_yardsticks(ax, panel_metrics: Metrics, probes: Probes | None, env: str,
     if band is not None:
         ax.axhspan(band[1], band[2], **BAND_STYLE)
     level = probe_value(probes, env, PROBE_KINDS[PROBE_V], key)
-    if level == level:                                   # not NaN
+    if not math.isnan(level):
         ax.axhline(level, **PROBE_STYLE)
         ax.annotate(f"{label(PROBE_V, METHOD_LABELS)} {level:.1f}", (0.01, level),
                     xycoords=("axes fraction", "data"), xytext=(0, 2), textcoords="offset points",

@@ -213,28 +213,26 @@ def table1_long(metrics: Metrics, homes, backbones, methods, supervisions, seed:
     bands = home_bands(metrics, probes, homes, key)
     rows = []
     for env in homes:
-        home_band = bands.get(env, NO_BAND)
-        probe_rows = {}
-        for name, kind in PROBE_KINDS.items():
-            if probes is not None:
-                probe_rows[name] = (probe_value(probes, env, kind, key), random_band(probes.get(env), key))
+        # the probes' (value, band), the same in every column of the home
+        probe_cells = {} if probes is None else {
+            name: (probe_value(probes, env, kind, key), random_band(probes.get(env), key))
+            for name, kind in PROBE_KINDS.items()}
+        with_probes = bool(probe_cells)
+        order = ["teacher", *[PROBE_AV] * with_probes, *methods, *[PROBE_V] * with_probes]
         for bb in backbones:
-            teacher = run_id(env, bb, TEACHER)
             for sup in supervisions:
                 base = metric_value(metrics, run_id(env, bb, student_run("student", sup, seed)), key)
-                cells = [("teacher", teacher, False)]
-                cells += [(PROBE_AV, None, True)] if PROBE_AV in probe_rows else []
-                cells += [(m, run_id(env, bb, student_run(m, sup, seed)), False) for m in methods]
-                cells += [(PROBE_V, None, True)] if PROBE_V in probe_rows else []
-                for m, rid, reference in cells:
+                for m in order:
+                    reference = m in probe_cells
                     if reference:
-                        v, band = probe_rows[m]
+                        v, band = probe_cells[m]
                     else:
+                        rid = run_id(env, bb, TEACHER if m == "teacher" else student_run(m, sup, seed))
                         v, band = metric_value(metrics, rid, key), random_band(metrics.get(rid), key)
-                        band = band if not math.isnan(band[1]) else home_band
+                        band = band if not math.isnan(band[1]) else bands.get(env, NO_BAND)
                     share = math.nan
-                    if not reference and probe_rows:
-                        pv, pband = probe_rows[matching_probe(m)]
+                    if probe_cells and not reference:
+                        pv, pband = probe_cells[matching_probe(m)]
                         share = headroom_share(v, band[0], pv, pband[0])
                     d = math.nan if m in ("teacher", "student") or reference else v - base
                     rows.append(dict(home=env, method=m, backbone=bb, supervision=sup, value=v,
