@@ -172,6 +172,35 @@ class Ridge:
 
 # --- the probe ----------------------------------------------------------------------------------
 
+def fit_probes(data: ProbeData, columns: dict, lam: float, block: int) -> tuple[dict, int]:
+    """One pass over the train split, then a ridge per kind: ({kind: Ridge}, training rows)."""
+    sums = RidgeSums()
+    for sid in tqdm(data.train, desc="probe: fit", unit="seq"):
+        for x, y in sequence_blocks(data, sid, block):
+            sums.add(x.reshape(-1, x.shape[2]), np.tile(y, (x.shape[0], 1)))  # view-major rows
+    return {k: sums.fit(c, lam) for k, c in columns.items() if c is not None}, sums.n
+
+
+def score_test(data: ProbeData, models: dict, block: int):
+    """Every decoded frame of the test split: (sequence labels `[S, C]`, frame labels `[F, C]`,
+    {kind: sequence scores}, {kind: frame scores}); a frame's score is the max over its views,
+    a sequence's the max over its frames."""
+    frame_y, frame_s = [], {k: [] for k in models}
+    seq_y, seq_s = [], {k: [] for k in models}
+    for sid in tqdm(data.test, desc="probe: test", unit="seq"):
+        per_kind = {k: [] for k in models}
+        for x, y in sequence_blocks(data, sid, block):
+            frame_y.append(y)
+            for k, model in models.items():
+                per_kind[k].append(model.predict(x).max(axis=0))
+        seq_y.append(data.labels[sid]["sequence_labels"][()])
+        for k, parts in per_kind.items():
+            frame_s[k].append(np.concatenate(parts))
+            seq_s[k].append(frame_s[k][-1].max(axis=0))
+    return (np.stack(seq_y), np.concatenate(frame_y), {k: np.stack(v) for k, v in seq_s.items()},
+            {k: np.concatenate(v) for k, v in frame_s.items()})
+
+
 def run_probe(files: DataFiles, lam: float = RIDGE_LAMBDA, block: int = FRAME_BLOCK) -> dict:
     """Fit the three probes on the train split and score the test split: the probe.json dict
     (`block`: decoded frames read at a time; it changes memory, not results)."""
@@ -180,43 +209,21 @@ def run_probe(files: DataFiles, lam: float = RIDGE_LAMBDA, block: int = FRAME_BL
     try:
         mel_bins = None if data.audio is None else int(data.audio[data.test[0]]["fbank"].shape[3])
         columns = feature_columns(mel_bins)
-        sums = RidgeSums()
-        for sid in tqdm(data.train, desc="probe: fit", unit="seq"):
-            for x, y in sequence_blocks(data, sid, block):
-                v = x.shape[0]
-                sums.add(x.reshape(-1, x.shape[2]), np.tile(y, (v, 1)))
-        models = {k: sums.fit(c, lam) for k, c in columns.items() if c is not None}
-        frame_y, frame_s = [], {k: [] for k in models}
-        seq_y, seq_s = [], {k: [] for k in models}
-        for sid in tqdm(data.test, desc="probe: test", unit="seq"):
-            per_kind = {k: [] for k in models}
-            for x, y in sequence_blocks(data, sid, block):
-                frame_y.append(y)
-                for k, model in models.items():
-                    per_kind[k].append(model.predict(x).max(axis=0))   # max over views [B, C]
-            seq_y.append(data.labels[sid]["sequence_labels"][()])
-            for k, parts in per_kind.items():
-                scores = np.concatenate(parts)
-                frame_s[k].append(scores)
-                seq_s[k].append(scores.max(axis=0))                     # max over frames
-        n_train_rows, classes = sums.n, data.classes
+        models, n_rows = fit_probes(data, columns, lam, block)
+        seq_y, frame_y, seq_s, frame_s = score_test(data, models, block)
     finally:
         data.close()
-    seq_y, frame_y = np.stack(seq_y), np.concatenate(frame_y)
     out = {"lambda": float(lam), "image_size": PROBE_SIZE,
            "features": {k: None if c is None else int(len(c)) for k, c in columns.items()},
-           "n_train": len(data.train), "n_train_rows": int(n_train_rows),
+           "n_train": len(data.train), "n_train_rows": int(n_rows),
            "n_test": len(data.test), "n_test_frames": int(frame_y.shape[0]),
-           "classes": classes}
+           "classes": data.classes}
     for kind in KINDS:
-        if kind not in models:
-            out[kind] = None
-            continue
-        fs, ss = np.concatenate(frame_s[kind]), np.stack(seq_s[kind])
-        out[kind] = {"map": _number(mean_average_precision(seq_y, ss)),
-                     "frame_map": _number(mean_average_precision(frame_y, fs)),
-                     "per_class_ap": _per_class(seq_y, ss, classes),
-                     "frame_per_class_ap": _per_class(frame_y, fs, classes)}
+        out[kind] = None if kind not in models else {
+            "map": _number(mean_average_precision(seq_y, seq_s[kind])),
+            "frame_map": _number(mean_average_precision(frame_y, frame_s[kind])),
+            "per_class_ap": _per_class(seq_y, seq_s[kind], data.classes),
+            "frame_per_class_ap": _per_class(frame_y, frame_s[kind], data.classes)}
     out.update(yardsticks(seq_y))
     out.update(yardsticks(frame_y, "frame_"))
     out["seconds"] = round(time.perf_counter() - start, 3)
