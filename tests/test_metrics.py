@@ -1,5 +1,6 @@
 """Unit tests of vicokd.metrics: hand-computed APs and agreement with sklearn."""
 
+import itertools
 import json
 import math
 
@@ -103,6 +104,30 @@ def test_random_score_map_agrees_with_a_brute_force_simulation(seed):
     assert mean == pytest.approx(100 * exact, abs=0.5)
     # random scores beat a constant one: chance is above the mean prevalence
     assert mean > mean_prevalence(y)
+
+
+@pytest.mark.parametrize("k, n", [(2, 9), (3, 12), (4, 6), (6, 7), (5, 7)])
+def test_random_score_map_of_one_class_has_the_exact_ap_distribution(k, n):
+    # every k-subset of ranks equally likely: enumerate them (few positives, many, most)
+    exact = np.array([np.mean([(j + 1) / r for j, r in enumerate(ranks)])
+                      for ranks in itertools.combinations(range(1, n + 1), k)]) * 100
+    y = np.zeros((n, 1), np.uint8)
+    y[:k] = 1
+    mean, (lo, hi) = random_score_map(y, draws=40000, seed=k)
+    assert mean == pytest.approx(exact.mean(), abs=0.3)
+    ranks = np.sort(exact)
+    cdf = lambda v: np.searchsorted(ranks, v, side="right") / len(ranks)   # noqa: E731
+    assert cdf(lo) >= 0.02 and cdf(hi) >= 0.97 and cdf(np.nextafter(hi, 0)) <= 0.98
+
+
+def test_random_score_map_on_many_frames():
+    # past 2^15 frames the ranks take another integer type; the mean stays exact
+    n = 40000
+    y = np.zeros((n, 2), np.uint8)
+    y[:3, 0] = 1
+    y[:30000, 1] = 1
+    mean = random_score_map(y, draws=1000)[0]
+    assert mean == pytest.approx(50 * (exact_random_ap(3, n) + exact_random_ap(30000, n)), abs=0.2)
 
 
 @pytest.mark.parametrize("n", [2, 5, 30])

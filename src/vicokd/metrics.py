@@ -22,7 +22,7 @@ __all__ = ["average_precision", "per_class_average_precision", "mean_average_pre
            "yardsticks", "evaluation_summary", "RANDOM_DRAWS"]
 
 # Draws of random scores behind `chance` and its band: the band's ends move by ~0.1 mAP between
-# seeds at 2000, and a metrics.json of ~3000 frames x 14 classes costs about a second.
+# seeds at 2000, and a metrics.json of ~3000 frames x 14 classes costs about 0.2 s.
 RANDOM_DRAWS = 2000
 
 
@@ -89,21 +89,70 @@ def mean_prevalence(targets) -> float:
     return float(100.0 * prevalence[present].mean())
 
 
-def _random_ap_draws(k: int, n: int, draws: int, rng: np.random.Generator) -> np.ndarray:
-    """AP of `draws` random rankings of n items of which k are positive: `[draws]`.
+# Draws are made in chunks of at most this many ranks (memory: a few bytes each).
+_RANK_CELLS = 1 << 22
 
-    Random scores without ties make every ranking equally likely, so AP depends only on (k, n):
-    AP = mean over the positives (j-th from the top, at rank r_j) of j / r_j. Drawn without
-    sorting n items: the positives' scores are k sorted uniforms, and the n - k negatives fall
-    into the k + 1 gaps between them multinomially, with the gaps' widths as probabilities."""
+
+def _random_subset(k: int, n: int, draws: int, rng: np.random.Generator) -> np.ndarray:
+    """A uniformly random k-subset of 1..n per draw, ascending: `[draws, k]`, for k <= n / 2.
+
+    Up to n / 4: k uniform values per draw, the repeats drawn again until all differ (every step
+    treats the n values alike, so every k-subset is equally likely; few repeats, few rounds).
+    Above: the k smallest of n uniform keys (costs n per draw, but no rounds)."""
+    if 4 * k > n:
+        keys = rng.random((draws, n), dtype=np.float32)
+        return np.sort(np.argpartition(keys, k - 1, axis=1)[:, :k], axis=1) + 1
+    small = n < 2 ** 15
+    dtype, kind = (np.int16, "stable") if small else (np.int32, None)   # int16: a radix sort
+    out = rng.integers(1, n + 1, (draws, k), dtype=dtype)
+    out.sort(axis=1, kind=kind)
+    rows = np.arange(draws)
+    while True:
+        part = out[rows]
+        repeat = np.zeros(part.shape, bool)
+        repeat[:, 1:] = part[:, 1:] == part[:, :-1]
+        has = repeat.any(axis=1)
+        if not has.any():
+            return out
+        rows, part, repeat = rows[has], part[has], repeat[has]
+        part[repeat] = rng.integers(1, n + 1, int(repeat.sum()), dtype=dtype)
+        part.sort(axis=1, kind=kind)
+        out[rows] = part
+
+
+def _harmonic(n: int) -> np.ndarray:
+    """H_0 .. H_n (H_0 = 0)."""
+    return np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, n + 1))])
+
+
+def _random_ap_chunk(k: int, n: int, draws: int, rng: np.random.Generator) -> np.ndarray:
+    """AP of `draws` random rankings of n items, k of them positive (0 < k < n): `[draws]`.
+
+    Random scores without ties make every ranking equally likely, so the positives' ranks are a
+    uniformly random k-subset of 1..n and AP = mean over the positives (j-th from the top, at
+    rank r_j) of j / r_j. When positives are the majority the n - k negatives' ranks are drawn:
+    the positives between the i-th and the (i+1)-th negative fill ranks a..b with j = r - i, and
+    sum_{r=a..b} (r - i) / r = (b - a + 1) - i (H_b - H_{a-1}) (H: harmonic numbers)."""
+    if 2 * k <= n:
+        ranks = _random_subset(k, n, draws, rng)
+        return (np.arange(1, k + 1) / ranks).mean(axis=1)
+    neg = _random_subset(n - k, n, draws, rng).astype(np.int64)
+    zeros, ends = np.zeros((draws, 1), np.int64), np.full((draws, 1), n + 1, np.int64)
+    start = np.concatenate([zeros, neg], axis=1) + 1                  # [D, m + 1] runs of positives
+    stop = np.concatenate([neg, ends], axis=1) - 1
+    above = np.arange(n - k + 1)                                      # negatives above each run
+    h = _harmonic(n)
+    runs = (stop - start + 1) - above * (h[stop] - h[start - 1])
+    return runs.sum(axis=1) / k
+
+
+def _random_ap_draws(k: int, n: int, draws: int, rng: np.random.Generator) -> np.ndarray:
+    """`_random_ap_chunk` for any k, in chunks of draws that bound the memory."""
     if k == n:
         return np.ones(draws)
-    s = np.sort(rng.random((draws, k)), axis=1)[:, ::-1]              # positives, best first
-    edges = np.concatenate([np.ones((draws, 1)), s, np.zeros((draws, 1))], axis=1)
-    gaps = rng.multinomial(n - k, edges[:, :-1] - edges[:, 1:])       # negatives per gap [D, k+1]
-    j = np.arange(1, k + 1)
-    ranks = j + np.cumsum(gaps[:, :k], axis=1)
-    return (j / ranks).mean(axis=1)
+    chunk = max(1, _RANK_CELLS // n)
+    return np.concatenate([_random_ap_chunk(k, n, min(chunk, draws - start), rng)
+                           for start in range(0, draws, chunk)])
 
 
 def random_score_map(targets, draws: int = RANDOM_DRAWS, seed: int = 0
