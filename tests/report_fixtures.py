@@ -37,13 +37,30 @@ def all_runs(exp=EXPERIMENTS) -> list[tuple[str, str, str]]:
     return sorted(runs)
 
 
+# The random-score chance and prevalence of every fabricated run's test split: sequence values
+# (20-90) fall inside the band now and then, frame values (map / 2 + 40) never.
+YARDSTICKS = {"chance": 40.0, "chance_band": [35.0, 45.0], "prevalence": 30.0,
+              "frame_chance": 8.0, "frame_chance_band": [7.0, 9.5], "frame_prevalence": 6.0}
+# A home's probe.json: (map, frame_map) per kind.
+PROBE_VALUES = {"picture": (70.0, 60.0), "sound": (60.0, 50.0), "both": (85.0, 75.0)}
+
+
+def write_probe(root: Path, env: str, values=PROBE_VALUES) -> Path:
+    """results/{env}/probe.json with the given (map, frame_map) per kind (None: no audio)."""
+    path = root / "results" / env / "probe.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    probe = {kind: None if v is None else {"map": v[0], "frame_map": v[1]} for kind, v in values.items()}
+    path.write_text(json.dumps({**probe, **YARDSTICKS, "lambda": 100.0, "n_test": 9}))
+    return path
+
+
 def write_run(root: Path, env: str, backbone: str, run: str, map_value, frame_map=None,
               epochs: int = 4) -> Path:
     d = root / "results" / env / backbone / run
     d.mkdir(parents=True, exist_ok=True)
     metrics = {"map": map_value, "frame_map": frame_map if frame_map is not None else
                (None if map_value is None else map_value / 2 + 40),
-               "per_class_ap": {"Walk": 0.5, "Cough": None}, "chance": 12.5, "epochs": epochs,
+               "per_class_ap": {"Walk": 0.5, "Cough": None}, **YARDSTICKS, "epochs": epochs,
                "seconds": 3.0, "n_test": 9}
     (d / "metrics.json").write_text(json.dumps(metrics))
     lines = ["epoch,train_loss,test_map,test_frame_map,lr,seconds"]
@@ -55,7 +72,8 @@ def write_run(root: Path, env: str, backbone: str, run: str, map_value, frame_ma
 
 
 def fabricate(root: Path, values: dict | None = None, skip=(), exp=EXPERIMENTS) -> dict:
-    """Write every run of `exp` under root/results (except `skip`); returns {run: map}."""
+    """Write every run of `exp` and each home's probe.json under root/results (except the runs
+    in `skip`); returns {run: map}."""
     values = dict(values or {})
     written = {}
     for env, bb, run in all_runs(exp):
@@ -64,6 +82,8 @@ def fabricate(root: Path, values: dict | None = None, skip=(), exp=EXPERIMENTS) 
         v = values.get((env, bb, run), fake_map(env, bb, run))
         write_run(root, env, bb, run, v)
         written[(env, bb, run)] = v
+    for env in exp["homes"]:
+        write_probe(root, env)
     return written
 
 

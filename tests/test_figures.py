@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import matplotlib.image as mpimg
+import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 
-from report_fixtures import HOMES, SUPERVISIONS, fabricate
+from report_fixtures import HOMES, PROBE_VALUES, SUPERVISIONS, YARDSTICKS, fabricate
 from vicokd.errors import VicokdError
 from vicokd.experiments import figure3_runs
 from vicokd.report import figures as fg
+from vicokd.report import tables as tb
 
 
 def curve_paths(root):
@@ -28,6 +31,31 @@ def test_figure3_draws_every_panel_and_reports_missing_curves(tmp_path):
         assert img.shape[0] > 500 and img.shape[1] > 800
         assert img[..., :3].std() > 0.05         # not a blank canvas
     assert not list(tmp_path.glob(".*.tmp*"))    # written atomically
+
+
+def test_figure3_shades_the_random_band_and_draws_the_video_probe(tmp_path):
+    fabricate(tmp_path)
+    curves = fg.load_curves(curve_paths(tmp_path))
+    metrics = tb.load_metrics(p.with_name("metrics.json") for p in curve_paths(tmp_path))
+    probes = tb.load_probes(tmp_path / "results" / env / "probe.json" for env in HOMES)
+    plain, marked = tmp_path / "plain.png", tmp_path / "marked.png"
+    fg.plot_figure3(curves, plain, HOMES, SUPERVISIONS, 0, "test_frame_map")
+    fg.plot_figure3(curves, marked, HOMES, SUPERVISIONS, 0, "test_frame_map", "synthetic",
+                    metrics, probes)
+    assert not np.array_equal(mpimg.imread(plain), mpimg.imread(marked))
+    # one panel's yardsticks: the band of its runs, the level of the video probe
+    for key, band, level in (("map", YARDSTICKS["chance_band"], PROBE_VALUES["picture"][0]),
+                             ("frame_map", YARDSTICKS["frame_chance_band"], PROBE_VALUES["picture"][1])):
+        fig, ax = plt.subplots()
+        rids = [r for r in metrics if r.startswith("home1/")]
+        fg.draw_yardsticks(ax, {r: metrics[r] for r in rids}, probes, "home1", key)
+        (span,) = ax.patches
+        lo, hi = span.get_y(), span.get_y() + span.get_height()      # axhspan: a Rectangle
+        assert (lo, hi) == pytest.approx(tuple(band))
+        (line,) = ax.lines
+        assert list(line.get_ydata()) == [level, level]
+        assert "Linear probe, video" in ax.texts[0].get_text()
+        plt.close(fig)
 
 
 def test_figure3_with_no_curves_at_all_still_draws(tmp_path):

@@ -1,5 +1,6 @@
 """Unit tests of vicokd.metrics: hand-computed APs and agreement with sklearn."""
 
+import itertools
 import json
 import math
 
@@ -7,9 +8,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
-from vicokd.metrics import (average_precision, chance_map, evaluation_summary,
-                            frame_mean_average_precision, mean_average_precision,
-                            per_class_average_precision)
+from vicokd.metrics import (average_precision, evaluation_summary,
+                            frame_mean_average_precision, mean_average_precision, mean_prevalence,
+                            per_class_average_precision, random_score_map)
 
 
 def test_ap_hand_computed():
@@ -56,7 +57,8 @@ def test_map_leaves_out_classes_without_positive():
 
 def test_map_all_classes_absent_is_nan():
     assert math.isnan(mean_average_precision(np.zeros((3, 2)), np.random.rand(3, 2)))
-    assert math.isnan(chance_map(np.zeros((3, 2))))
+    assert math.isnan(mean_prevalence(np.zeros((3, 2))))
+    assert math.isnan(random_score_map(np.zeros((3, 2)))[0])
 
 
 def test_map_shape_checks():
@@ -68,16 +70,84 @@ def test_map_shape_checks():
         mean_average_precision(np.ones((2, 1)), np.array([[np.nan], [0.1]]))
 
 
-def test_chance_map_is_mean_prevalence_of_present_classes():
+def test_mean_prevalence_of_present_classes():
     y = np.array([[1, 0, 0], [0, 0, 0], [1, 1, 0], [1, 0, 0]])
-    assert chance_map(y) == pytest.approx(100 * (3 / 4 + 1 / 4) / 2)
+    assert mean_prevalence(y) == pytest.approx(100 * (3 / 4 + 1 / 4) / 2)
 
 
-def test_chance_map_matches_random_scores_on_average():
-    rng = np.random.default_rng(0)
-    y = (rng.random((200, 4)) < [0.1, 0.3, 0.5, 0.7]).astype(int)
-    maps = [mean_average_precision(y, rng.random(y.shape)) for _ in range(200)]
-    assert np.mean(maps) == pytest.approx(chance_map(y), abs=2.0)
+def brute_force_random_maps(y: np.ndarray, draws: int, seed: int) -> np.ndarray:
+    """mAP of `draws` sets of random scores, each scored by mean_average_precision."""
+    rng = np.random.default_rng(seed)
+    return np.array([mean_average_precision(y, rng.random(y.shape)) for _ in range(draws)])
+
+
+def exact_random_ap(k: int, n: int) -> float:
+    """E[AP] of a random ranking of n items with k positives: summing P@r over the positive
+    ranks, E = (1/n) [H_n + (k - 1)/(n - 1) (n - H_n)]."""
+    h = sum(1.0 / r for r in range(1, n + 1))
+    return (h + (k - 1) / (n - 1) * (n - h)) / n if n > 1 else 1.0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_score_map_agrees_with_a_brute_force_simulation(seed):
+    rng = np.random.default_rng(seed)
+    n, c = 12 + 7 * seed, 5
+    y = (rng.random((n, c)) < [0.05, 0.1, 0.3, 0.6, 1.0]).astype(np.uint8)
+    y[seed, 0] = 1
+    mean, (lo, hi) = random_score_map(y, draws=4000, seed=seed)
+    brute = brute_force_random_maps(y, 4000, seed + 100)
+    assert mean == pytest.approx(brute.mean(), abs=0.6)
+    assert lo == pytest.approx(np.percentile(brute, 2.5), abs=1.5)
+    assert hi == pytest.approx(np.percentile(brute, 97.5), abs=1.5)
+    # ... and with the exact expectation of each class's AP
+    exact = np.mean([exact_random_ap(int(k), n) for k in y.sum(0) if k > 0])
+    assert mean == pytest.approx(100 * exact, abs=0.5)
+    # random scores beat a constant one: chance is above the mean prevalence
+    assert mean > mean_prevalence(y)
+
+
+@pytest.mark.parametrize("k, n", [(2, 9), (3, 12), (4, 6), (6, 7), (5, 7)])
+def test_random_score_map_of_one_class_has_the_exact_ap_distribution(k, n):
+    # every k-subset of ranks equally likely: enumerate them (few positives, many, most)
+    exact = np.array([np.mean([(j + 1) / r for j, r in enumerate(ranks)])
+                      for ranks in itertools.combinations(range(1, n + 1), k)]) * 100
+    y = np.zeros((n, 1), np.uint8)
+    y[:k] = 1
+    mean, (lo, hi) = random_score_map(y, draws=40000, seed=k)
+    assert mean == pytest.approx(exact.mean(), abs=0.3)
+    ranks = np.sort(exact)
+    cdf = lambda v: np.searchsorted(ranks, v, side="right") / len(ranks)   # noqa: E731
+    assert cdf(lo) >= 0.02 and cdf(hi) >= 0.97 and cdf(np.nextafter(hi, 0)) <= 0.98
+
+
+def test_random_score_map_on_many_frames():
+    # past 2^15 frames the ranks take another integer type; the mean stays exact
+    n = 40000
+    y = np.zeros((n, 2), np.uint8)
+    y[:3, 0] = 1
+    y[:30000, 1] = 1
+    mean = random_score_map(y, draws=1000)[0]
+    assert mean == pytest.approx(50 * (exact_random_ap(3, n) + exact_random_ap(30000, n)), abs=0.2)
+
+
+@pytest.mark.parametrize("n", [2, 5, 30])
+def test_random_score_map_one_positive_per_class(n):
+    # one positive out of n: the AP is 1/rank, the rank uniform, so E[AP] = H_n / n
+    y = np.zeros((n, 4), np.uint8)
+    y[[0, n - 1, n // 2, 1], range(4)] = 1
+    mean, (lo, hi) = random_score_map(y, draws=20000, seed=1)
+    h = sum(1.0 / r for r in range(1, n + 1))
+    assert mean == pytest.approx(100 * h / n, rel=0.02)
+    assert lo < mean < hi
+    assert mean_prevalence(y) == pytest.approx(100 / n)
+
+
+def test_random_score_map_is_seeded_and_exact_for_all_positive_classes():
+    rng = np.random.default_rng(3)
+    y = (rng.random((40, 6)) < 0.2).astype(np.uint8)
+    assert random_score_map(y) == random_score_map(y)
+    assert random_score_map(y, seed=1) != random_score_map(y)
+    assert random_score_map(np.ones((7, 3))) == (100.0, (100.0, 100.0))
 
 
 def test_frame_map_flattens_sequences_of_different_length():
@@ -107,6 +177,12 @@ def test_evaluation_summary_is_json_ready():
     assert back["map"] == pytest.approx(mean_average_precision(y, s))
     assert back["per_class_ap"]["c"] is None
     assert back["per_class_ap"]["a"] == pytest.approx(100.0)
-    assert back["chance"] == pytest.approx(chance_map(y))
+    assert back["chance"] == pytest.approx(random_score_map(y)[0])
+    assert back["chance_band"] == pytest.approx(list(random_score_map(y)[1]))
+    assert back["prevalence"] == pytest.approx(mean_prevalence(y))
+    flat = np.concatenate(fy)
+    assert back["frame_chance"] == pytest.approx(random_score_map(flat)[0])
+    assert back["frame_chance_band"][0] <= back["frame_chance"] <= back["frame_chance_band"][1]
+    assert back["frame_prevalence"] == pytest.approx(mean_prevalence(flat))
     assert back["frame_map"] == pytest.approx(100.0)
     assert back["n_frames"] == 3

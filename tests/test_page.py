@@ -25,7 +25,8 @@ from vicokd.report import page as pg
 from vicokd.report import tables as tb
 
 REPO = Path(__file__).resolve().parents[1]
-TABLE_IDS = {"claims", "table1", "table1-vs-paper", "table1-frame", "paper-table1", "table2",
+TABLE_IDS = {"claims", "table1", "table1-vs-paper", "table1-frame", "paper-table1",
+             "table1-share", "table1-frame-share", "table1-spread", "table2",
              "paper-table2", "table3", "paper-table3", "table4", "paper-table4", "runtimes-summary",
              "runtimes"}
 VOID = {"meta", "img", "br", "hr", "input", "link", "col", "source", "wbr"}
@@ -82,15 +83,17 @@ def build_from(root: Path, skip=()) -> str:
     fabricate_benchmarks(root)
     runs = [f"{e}/{b}/{r}" for e, b, r in all_runs()]
     metrics = tb.load_metrics(root / "results" / r / "metrics.json" for r in runs)
+    probes = tb.load_probes(root / "results" / env / "probe.json" for env in HOMES)
     curves = fg.load_curves(root / "results" / r / "curve.csv" for r in figure3_runs(HOMES, SUPERVISIONS, 0))
     figs = {}
     for key, column in (("figure3", "test_map"), ("figure3_frame", "test_frame_map")):
-        fg.plot_figure3(curves, root / f"{key}.png", HOMES, SUPERVISIONS, 0, column)
+        fg.plot_figure3(curves, root / f"{key}.png", HOMES, SUPERVISIONS, 0, column, "synthetic",
+                        metrics, probes)
         figs[key] = (root / f"{key}.png").read_bytes()
     ref = cl.read_reference(REPO / "workflow" / "reference" / "paper_multisensor_home.csv")
     return pg.build_report(metrics, figs, ref, EXPERIMENTS, "synthetic", 0,
                            {"experiments": EXPERIMENTS, "student": {"tau": 2.0}},
-                           pg.collect_benchmarks(root / "benchmarks" / "results"))
+                           pg.collect_benchmarks(root / "benchmarks" / "results"), probes)
 
 
 def test_report_page_is_well_formed_and_complete(tmp_path):
@@ -101,6 +104,39 @@ def test_report_page_is_well_formed_and_complete(tmp_path):
     assert '<span class="missing">missing</span>' in page       # a missing run, marked
     assert "<b>76.83</b> (+13.59)" in page                      # the paper's bold, beside ours
     assert "train students" in page and "train ablations" in page and "decode" in page
+    check_yardsticks(page)
+
+
+def check_yardsticks(page: str) -> None:
+    """The page reads Table 1 against the random-score band and the linear probe."""
+    assert "Linear probe, audio+video" in page and "Linear probe, video" in page
+    assert "Random scores, mean (95 % band) [%], sequence level" in page
+    assert "Random scores, mean (95 % band) [%], frame level" in page
+    assert "Mean class prevalence" in page and "(model − random) / (probe − random)" in page
+    assert "differences exceed the spread" in page
+
+
+def test_spread_verdicts_use_table2s_seeds(tmp_path):
+    vals = {}
+    for k in range(3):
+        vals[("home1", "multiasl", f"student-frame-seed{k}")] = 50.0 + k          # std 1
+        vals[("home1", "multiasl", f"vicokd-frame-seed{k}")] = 60.0 + 2 * k       # std 2
+    vals[("home1", "multiasl", "cokd-frame-seed0")] = 52.5                        # +2.5 < 3
+    vals[("home1", "multiasl", "logitkd-frame-seed0")] = 46.0                     # -4 > 3
+    fabricate(tmp_path, vals)
+    runs = [f"{e}/{b}/{r}" for e, b, r in all_runs()]
+    metrics = tb.load_metrics(tmp_path / "results" / r / "metrics.json" for r in runs)
+    t1 = tb.table1_long(metrics, HOMES, ["multiasl"], EXPERIMENTS["methods"], SUPERVISIONS)
+    t2 = tb.table2_long(metrics, HOMES, ["multiasl"], SUPERVISIONS, [0, 1, 2])
+    v = pg.spread_verdicts(t1, t2).set_index(["home", "method", "backbone", "supervision"])
+    assert v.loc[("home1", "vicokd", "multiasl", "frame"), "spread"] == pytest.approx(3.0)
+    assert v.loc[("home1", "vicokd", "multiasl", "frame"), "exceeds"]             # +10
+    assert not v.loc[("home1", "cokd", "multiasl", "frame"), "exceeds"]
+    assert v.loc[("home1", "logitkd", "multiasl", "frame"), "exceeds"]
+    t2_one_seed = tb.table2_long(metrics, HOMES, ["multiasl"], SUPERVISIONS, [0])
+    assert pg.spread_verdicts(t1, t2_one_seed)["exceeds"].isna().all()            # std n/a
+    table = pg.spread_table(t1, pg.spread_verdicts(t1, t2), HOMES, ["multiasl"], SUPERVISIONS)
+    assert table.loc[table["Method"] == "CoKD", "MultiASL AV_F→V_F"].iloc[0] == "+2.50 (within 3.00)"
 
 
 def test_benchmarks_summary(tmp_path):
@@ -150,12 +186,24 @@ def test_report_rules_on_fabricated_training_outputs(tmp_path):
                   extra_args=["--allowed-rules", *REPORT_RULES])
     res = work / "results"
     for name in ("table1.csv", "table1.md", "table1_frame_map.csv", "table2.csv", "table3.csv",
-                 "table4.csv", "figure3.png", "figure3_frame_map.png", "report.html"):
+                 "table4.csv", "table2.md", "table3.md", "table4.md", "figure3.png",
+                 "figure3_frame_map.png", "report.html"):
         assert (res / name).stat().st_size > 0, name
-    t1 = pd.read_csv(res / "table1.csv", comment="#")
-    assert t1.shape == (14, 8)
-    assert t1.loc[11, "MultiTSF AV_F→V_S"] == "missing"
-    head = (res / "table1.csv").read_text()
-    assert "# Seed 0 for every method" in head and "home2/multitsf/dualkd-sequence-seed0" in head
-    check_page((res / "report.html").read_text())
+    for name in ("table1.csv", "table1_frame_map.csv", "table2.csv", "table3.csv", "table4.csv"):
+        assert not (res / name).read_text().startswith("#"), name
+        pd.read_csv(res / name)                          # plain CSV: default arguments read it
+    t1 = pd.read_csv(res / "table1.csv")
+    assert len(t1) == 2 * 3 * 2 * 9                      # homes x backbones x supervisions x rows
+    gone = t1[(t1["home"] == "home2") & (t1["backbone"] == "multitsf") & (t1["method"] == "dualkd")
+              & (t1["supervision"] == "sequence")]
+    assert gone["value"].isna().all()
+    assert t1["in_random_band"].dtype == bool and t1["reference"].sum() == 24
+    md = (res / "table1.md").read_text()
+    assert "Seed 0 for every method" in md and "home2/multitsf/dualkd-sequence-seed0" in md
+    assert "Linear probe, video" in md and "Random scores, mean (band)" in md
+    for name in ("table2.md", "table3.md", "table4.md"):
+        assert "Random scores, mean (band)" in (res / name).read_text()
+    page = (res / "report.html").read_text()
+    check_page(page)
+    check_yardsticks(page)
     assert (work / "logs" / "report" / "report.log").exists()

@@ -2,25 +2,45 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
-from test_page import check_page
+from test_page import check_page, check_yardsticks
+
+PROBE_KEYS = {"picture", "sound", "both", "chance", "chance_band", "prevalence", "frame_chance",
+              "frame_chance_band", "frame_prevalence", "n_test", "n_test_frames", "features",
+              "lambda", "seconds"}
 
 
 @pytest.mark.e2e
 def test_tiny_config_to_report_html(tiny_run):
     """The shared tiny run (tests/config/tiny.yaml: one backbone, every method, seeds 0-1)."""
     res = tiny_run / "results"
-    t1 = pd.read_csv(res / "table1.csv", comment="#")
-    assert list(t1["Method"]) == ["Teacher", "Student", "LogitKD", "ModalKD", "DualKD", "CoKD",
-                                  "ViCoKD"] * 2
-    cells = t1.iloc[:, 2:].to_numpy().ravel()
-    assert not any("missing" in c for c in cells)        # every run of the grid produced a metric
-    assert sum("[best]" in c for c in cells) >= 4
-    assert "SYNTHETIC" in (res / "table1.csv").read_text()
+    t1 = pd.read_csv(res / "table1.csv")                  # plain CSV, default arguments
+    rows = t1[(t1["home"] == "home1") & (t1["supervision"] == "frame")]
+    assert list(rows["label"]) == ["Teacher", "Linear probe, audio+video", "Student", "LogitKD",
+                                   "ModalKD", "DualKD", "CoKD", "ViCoKD", "Linear probe, video"]
+    assert t1["value"].notna().all()                      # every run and probe produced a metric
+    assert t1["best"].sum() >= 4 and not t1.loc[t1["reference"], "best"].any()
+    assert t1["in_random_band"].dtype == bool and t1["random_low"].notna().all()
+    for env in ("home1", "home2"):
+        probe = json.loads((res / env / "probe.json").read_text())
+        assert PROBE_KEYS <= set(probe), PROBE_KEYS - set(probe)
+        for kind in ("picture", "sound", "both"):
+            assert {"map", "frame_map", "per_class_ap"} <= set(probe[kind])
+        lo, hi = probe["frame_chance_band"]
+        assert lo <= probe["frame_chance"] <= hi
+        metrics = json.loads((res / env / "multiasl" / "teacher" / "metrics.json").read_text())
+        assert metrics["chance"] >= metrics["prevalence"] and len(metrics["chance_band"]) == 2
+    md = (res / "table1.md").read_text()
+    assert "SYNTHETIC" in md and "Random scores, mean (band) [%]: Home-1" in md
+    assert "| Home-1 | Linear probe, video |" in md and "| Home-2 | Linear probe, audio+video |" in md
+    assert "Linear probe, video" in (res / "table1_frame_map.md").read_text()
     for name in ("table2.csv", "table3.csv", "table4.csv", "figure3.png"):
         assert (res / name).stat().st_size > 0
     page = (res / "report.html").read_text()
     check_page(page)
-    assert "train students" in page                       # run times from the benchmark files
+    check_yardsticks(page)
+    assert "train students" in page and "probe" in page   # run times from the benchmark files

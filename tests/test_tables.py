@@ -9,17 +9,27 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from report_fixtures import (ABLATIONS, BACKBONES, EXPERIMENTS, HOMES, METHODS, SEEDS,
-                             SUPERVISIONS, all_runs, fabricate, write_run)
+from report_fixtures import (ABLATIONS, BACKBONES, EXPERIMENTS, HOMES, METHODS, PROBE_VALUES,
+                             SEEDS, SUPERVISIONS, all_runs, fabricate, write_probe, write_run)
 from vicokd.errors import VicokdError
 from vicokd.report import tables as tb
 
 T1 = (HOMES, BACKBONES, METHODS, SUPERVISIONS)
+COLS = (HOMES, BACKBONES, SUPERVISIONS)
 
 
 def metrics_paths(root: Path, runs=None) -> list[Path]:
     runs = runs or [f"{e}/{b}/{r}" for e, b, r in all_runs()]
     return [root / "results" / r / "metrics.json" for r in runs]
+
+
+def probes_of(root: Path) -> dict:
+    return tb.load_probes(root / "results" / env / "probe.json" for env in HOMES)
+
+
+def number(cell: str) -> float:
+    """The value of a Markdown cell: bold and the in-band mark stripped."""
+    return float(cell.split(" ")[0].strip("*").rstrip(tb.IN_BAND).strip("*"))
 
 
 @pytest.fixture
@@ -39,28 +49,29 @@ def test_run_id_of_path():
 
 def test_table1_layout(fabricated):
     _, values, metrics = fabricated
-    wide = tb.table1_wide(tb.table1_long(metrics, *T1, seed=0), *T1)
+    wide = tb.table1_wide(tb.table1_long(metrics, *T1, seed=0), *COLS)
     assert list(wide.columns) == ["Home", "Method"] + [col(b, s) for b in BACKBONES for s in SUPERVISIONS]
     assert list(wide["Method"]) == ["Teacher", "Student", "LogitKD", "ModalKD", "DualKD", "CoKD", "ViCoKD"] * 2
     assert list(wide["Home"]) == ["Home-1"] * 7 + ["Home-2"] * 7
     # The teacher (one run per home and backbone) fills both supervision columns, unranked.
     for i, env in ((0, "home1"), (7, "home2")):
         for bb in BACKBONES:
-            t = f"{values[(env, bb, 'teacher')]:.2f}"
-            assert wide.loc[i, col(bb, "frame")] == wide.loc[i, col(bb, "sequence")] == t
+            t = values[(env, bb, 'teacher')]
+            assert wide.loc[i, col(bb, "frame")] == wide.loc[i, col(bb, "sequence")]
+            assert number(wide.loc[i, col(bb, "frame")]) == pytest.approx(t, abs=0.005)
 
 
 def test_table1_differences_from_the_student(fabricated):
     _, values, metrics = fabricated
     long = tb.table1_long(metrics, *T1, seed=0)
-    wide = tb.table1_wide(long, *T1)
+    wide = tb.table1_wide(long, *COLS)
     for r in long[~long["method"].isin(["teacher", "student"])].itertuples():
         base = values[(r.home, r.backbone, f"student-{r.supervision}-seed0")]
         v = values[(r.home, r.backbone, f"{r.method}-{r.supervision}-seed0")]
         assert r.value == pytest.approx(v) and r.diff == pytest.approx(v - base)
         row = wide[(wide["Home"] == tb.HOME_LABELS[r.home]) & (wide["Method"] == tb.METHOD_LABELS[r.method])]
-        cell = row[col(r.backbone, r.supervision)].item()
-        assert cell.startswith(f"{v:.2f} ({v - base:+.2f})")
+        cell = row[col(r.backbone, r.supervision)].item().replace("**", "").replace(tb.IN_BAND, "")
+        assert cell == f"{v:.2f} ({v - base:+.2f})"
     # The student row carries no difference.
     assert "(" not in wide.loc[1, col("multiasl", "frame")]
 
@@ -72,20 +83,21 @@ def test_best_marks_one_per_column_the_highest_student_method(tmp_path):
         vals[("home1", "multiasl", f"{m}-sequence-seed0")] = float(s)        # the student wins
     fabricate(tmp_path, vals)
     metrics = tb.load_metrics(metrics_paths(tmp_path))
-    long = tb.table1_long(metrics, *T1, seed=0)
-    for (env, bb, sup), g in long[long["method"] != "teacher"].groupby(["home", "backbone", "supervision"]):
+    long = tb.table1_long(metrics, *T1, seed=0, probes=probes_of(tmp_path))
+    students = long[long["method"].isin(METHODS)]
+    for (env, bb, sup), g in students.groupby(["home", "backbone", "supervision"]):
         assert g["best"].sum() == 1
         assert g.loc[g["best"], "value"].item() == g["value"].max()
-    assert not long.loc[long["method"] == "teacher", "best"].any()
-    csv = tb.table1_wide(long, *T1, style="csv")
-    md = tb.table1_wide(long, *T1, style="md")
-    assert csv.loc[0, col("multiasl", "frame")] == "99.00"
-    assert md.loc[6, col("multiasl", "frame")] == "**80.00** (+30.00)"
-    assert csv.loc[6, col("multiasl", "frame")] == "80.00 (+30.00) [best]"
-    assert csv.loc[5, col("multiasl", "frame")] == "70.00 (+20.00)"
-    assert md.loc[1, col("multiasl", "sequence")] == "**85.00**"
-    assert sum(c.count("[best]") for c in csv.iloc[:, 2:].to_numpy().ravel()) == 12
+    assert not long.loc[~long["method"].isin(METHODS), "best"].any()   # teacher, probes unranked
+    md = tb.table1_wide(long, *COLS)
+    assert md.loc[0, col("multiasl", "frame")] == "99.00"
+    assert md.loc[7, col("multiasl", "frame")] == "**80.00** (+30.00)"
+    assert md.loc[6, col("multiasl", "frame")] == "70.00 (+20.00)"
+    assert md.loc[2, col("multiasl", "sequence")] == "**85.00**"
+    assert md.loc[6, col("multiasl", "sequence")] == f"40.00{tb.IN_BAND} (-45.00)"  # band [35, 45]
     assert sum(c.count("**") for c in md.iloc[:, 2:].to_numpy().ravel()) == 24
+    tidy = tb.table1_tidy(long)
+    assert tidy["best"].sum() == 12 and not tidy.loc[tidy["reference"], "best"].any()
 
 
 def test_missing_runs_are_missing_never_zero(tmp_path):
@@ -95,7 +107,7 @@ def test_missing_runs_are_missing_never_zero(tmp_path):
     fabricate(tmp_path, {("home1", "multiasl", "cokd-sequence-seed0"): None}, skip=skip)  # map: null
     metrics = tb.load_metrics(metrics_paths(tmp_path))         # absent files do not raise
     long = tb.table1_long(metrics, *T1, seed=0)
-    wide = tb.table1_wide(long, *T1)
+    wide = tb.table1_wide(long, *COLS)
     assert wide.loc[2, col("multitrans", "frame")] == "missing"
     assert wide.loc[5, col("multiasl", "sequence")] == "missing"
     assert wide.loc[7, col("multiasl", "frame")] == wide.loc[7, col("multiasl", "sequence")] == "missing"
@@ -111,9 +123,10 @@ def test_missing_runs_are_missing_never_zero(tmp_path):
     notes = tb.table_notes("table1", EXPERIMENTS, "synthetic", 0, missing)
     assert any("Missing runs (4)" in n and "home2/multiasl/teacher" in n for n in notes)
     out = tmp_path / "t1.csv"
-    tb.write_csv(wide, out, notes)
-    back = pd.read_csv(out, comment="#")
-    assert back.shape == wide.shape and (back == wide).all().all()
+    tb.write_csv(tb.table1_tidy(long), out)
+    back = pd.read_csv(out)                                   # plain CSV, default arguments
+    assert len(back) == len(long) and back["value"].isna().sum() == long["value"].isna().sum()
+    assert back.loc[back["value"].isna(), "in_random_band"].eq(False).all()
     # Every other table survives the missing runs too.
     assert "missing" in tb.table3_wide(tb.table3_long(metrics, HOMES, BACKBONES), HOMES, BACKBONES).iloc[1, 2]
     tb.table2_wide(tb.table2_long(metrics, HOMES, BACKBONES, SUPERVISIONS, SEEDS), HOMES, BACKBONES, SUPERVISIONS)
@@ -176,15 +189,80 @@ def test_notes_record_seed_homes_and_synthetic_data():
     assert "SYNTHETIC" not in real and "seeds 0, 1, 2" in real
 
 
-def test_chance_note_from_the_runs(fabricated):
-    _, _, metrics = fabricated
-    assert tb.chance_note(metrics, HOMES) == ["Chance mAP [%] (random scores, test split): home1 12.50, home2 12.50."]
-    assert tb.chance_note({}, HOMES) == []
+def test_cells_inside_the_random_band_are_marked_and_keep_their_number(tmp_path):
+    vals = {("home1", "multiasl", "teacher"): 44.0,                       # band [35, 45]
+            ("home1", "multiasl", "student-frame-seed0"): 46.0,
+            ("home1", "multiasl", "vicokd-frame-seed0"): 35.0,
+            ("home1", "multiasl", "cokd-frame-seed0"): 34.99}
+    fabricate(tmp_path, vals)
+    metrics = tb.load_metrics(metrics_paths(tmp_path))
+    long = tb.table1_long(metrics, *T1, seed=0, probes=probes_of(tmp_path)).set_index(
+        ["home", "method", "backbone", "supervision"])
+    flags = {m: long.loc[("home1", m, "multiasl", "frame"), "in_band"]
+             for m in ("teacher", "student", "vicokd", "cokd", tb.PROBE_V)}
+    assert flags == {"teacher": True, "student": False, "vicokd": True, "cokd": False,
+                     tb.PROBE_V: False}
+    md = tb.table1_wide(long.reset_index(), *COLS)
+    assert md.loc[0, col("multiasl", "frame")] == f"44.00{tb.IN_BAND}"
+    assert md.loc[7, col("multiasl", "frame")].startswith(f"35.00{tb.IN_BAND} (-11.00)")
+    tidy = tb.table1_tidy(long.reset_index())
+    row = tidy[(tidy["home"] == "home1") & (tidy["method"] == "vicokd") & (tidy["backbone"] == "multiasl")
+               & (tidy["supervision"] == "frame")].iloc[0]
+    assert row["value"] == 35.0 and row["in_random_band"] and row["random_low"] == 35.0
+    # the frame-level table reads the frame band (values map / 2 + 40 are all above 9.5)
+    frame = tb.table1_long(metrics, *T1, seed=0, key="frame_map")
+    assert not frame["in_band"].any() and (frame["random_high"] == 9.5).all()
+
+
+def test_probe_rows_and_headroom_shares(fabricated):
+    root, values, metrics = fabricated
+    long = tb.table1_long(metrics, *T1, seed=0, probes=probes_of(root))
+    wide = tb.table1_wide(long, *COLS)
+    methods = ["Teacher", "Linear probe, audio+video", "Student", "LogitKD", "ModalKD", "DualKD",
+               "CoKD", "ViCoKD", "Linear probe, video"]
+    assert list(wide["Method"]) == methods * 2
+    assert set(wide.loc[1, wide.columns[2:]]) == {"85.00"}       # no difference, no bold
+    assert set(wide.loc[8, wide.columns[2:]]) == {"70.00"}
+    cell = long.set_index(["home", "method", "backbone", "supervision"])
+    t = values[("home2", "multitsf", "teacher")]
+    s = values[("home2", "multitsf", "dualkd-sequence-seed0")]
+    # (model - random) / (probe - random), random 40: the teacher against the audio+video probe
+    assert cell.loc[("home2", "teacher", "multitsf", "sequence"), "share"] == pytest.approx((t - 40) / 45)
+    assert cell.loc[("home2", "dualkd", "multitsf", "sequence"), "share"] == pytest.approx((s - 40) / 30)
+    frame = tb.table1_long(metrics, *T1, seed=0, key="frame_map", probes=probes_of(root))
+    f = frame.set_index(["home", "method", "backbone", "supervision"])
+    assert f.loc[("home2", "dualkd", "multitsf", "sequence"), "share"] == pytest.approx(
+        (s / 2 + 40 - 8) / (60 - 8))
+    assert long.loc[long["reference"], "share"].isna().all()
+    # a home without audio: no audio+video probe value, so no teacher share either
+    write_probe(root, "home1", {**PROBE_VALUES, "both": None, "sound": None})
+    long = tb.table1_long(metrics, *T1, seed=0, probes=probes_of(root))
+    c = long.set_index(["home", "method", "backbone", "supervision"])
+    assert tb.table1_wide(long, *COLS).loc[1, col("multiasl", "frame")] == "missing"
+    assert pd.isna(c.loc[("home1", "teacher", "multiasl", "frame"), "share"])
+    with pytest.raises(VicokdError, match="not a probe file"):
+        (root / "results" / "home1" / "probe.json").write_text("{}")
+        probes_of(root)
+
+
+def test_yardstick_notes(fabricated):
+    root, _, metrics = fabricated
+    notes = tb.yardstick_notes(metrics, probes_of(root), HOMES)
+    assert notes[0].startswith(f"{tb.IN_BAND} = inside the random-score band")
+    assert "Home-1 40.00 (35.00–45.00), Home-2 40.00 (35.00–45.00)" in notes[0]
+    assert "Mean class prevalence" in notes[1] and "Home-1 30.00" in notes[1] and "not chance" in notes[1]
+    assert "ridge regression" in notes[2]
+    frame = " ".join(tb.yardstick_notes(metrics, None, HOMES, "frame_map"))
+    assert "frame-level mAP" in frame and "8.00 (7.00–9.50)" in frame and "ridge" not in frame
+    # a home whose runs are all missing takes its probe's band
+    only_probe = tb.yardstick_notes({}, probes_of(root), ["home2"])
+    assert "Home-2 40.00 (35.00–45.00)" in only_probe[0]
+    assert tb.yardstick_notes({}, None, HOMES) == []
 
 
 def test_markdown_writer(tmp_path, fabricated):
     _, _, metrics = fabricated
-    wide = tb.table1_wide(tb.table1_long(metrics, *T1, seed=0), *T1, style="md")
+    wide = tb.table1_wide(tb.table1_long(metrics, *T1, seed=0), *COLS)
     tb.write_markdown(wide, tmp_path / "t.md", "Table 1. x", ["note one"])
     text = (tmp_path / "t.md").read_text()
     lines = text.splitlines()

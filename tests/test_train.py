@@ -46,7 +46,8 @@ def test_outputs_and_repeatability(home, tmp_path):
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
     assert float(rows[0]["lr"]) == pytest.approx(3e-3) and float(rows[2]["lr"]) < 3e-3  # cosine
     m = json.load(open(o.metrics))
-    for key in ("map", "frame_map", "per_class_ap", "chance", "epochs", "seconds", "n_test"):
+    for key in ("map", "frame_map", "per_class_ap", "chance", "chance_band", "prevalence",
+                "frame_chance", "frame_chance_band", "epochs", "seconds", "n_test"):
         assert key in m
     assert m["n_test"] == 4 and m["epochs"] == 3 and set(m["per_class_ap"]) == {
         "Act0", "Act1", "Act2", "Act3"}

@@ -1,6 +1,6 @@
 """The `student` and `teacher_vc` rules through snakemake, on fabricated artifacts (only the
 training rules may run): the teacher, one student per method, teacher-vc; a student-only run
-on data without audio; a bad teacher file."""
+on data without audio (and the probe on it); a bad teacher file."""
 
 from __future__ import annotations
 
@@ -81,9 +81,13 @@ def test_student_without_audio_and_bad_teacher(tmp_path):
         "format": "multisensor_home", "root": "data", "annotations": {"h1": "x.json"},
         "classes": ["A", "B", "C", "D"], "require_audio": False})
     target = "results/h1/multiasl/student-sequence-seed1/metrics.json"
-    run_snakemake(work, target, config=config, extra_args=RULES, cores=1)
+    # the linear probe runs on the same data, reading the picture only
+    run_snakemake(work, target, "results/h1/probe.json", config=config,
+                  extra_args=[*RULES[:-1], "probe", RULES[-1]], cores=1)
     metrics = json.loads((work / target).read_text())
     assert metrics["seed"] == 1 and metrics["terms"] == []
+    probe = json.loads((work / "results" / "h1" / "probe.json").read_text())
+    assert probe["sound"] is None and probe["both"] is None and probe["picture"]["frame_map"] > 0
 
     # a distilling method with a broken teacher file: one line, non-zero exit, no outputs
     make_home(work / "results" / "h1", n_seq=6, views=2, lengths=(4, 6))

@@ -135,6 +135,15 @@ RUN_OUTPUTS = {"model": "model.pt", "curve": "curve.csv", "metrics": "metrics.js
                "predictions": "predictions.h5"}
 
 
+# The linear probe of each home (rule probe): the reference rows of Table 1.
+PROBE_FILE = "probe.json"
+
+
+def probe_file(env: str) -> str:
+    """results/{env}/probe.json."""
+    return f"{RESULTS}/{env}/{PROBE_FILE}"
+
+
 def run_id(env: str, backbone: str, run: str) -> str:
     return RUN_ID.format(env=env, backbone=backbone, run=run)
 

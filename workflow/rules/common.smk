@@ -134,6 +134,22 @@ def teacher_inputs(wildcards):
     return inputs | masks_input(env, wildcards.backbone)
 
 
+def probe_inputs(wildcards):
+    """The artifacts the models read, audio.h5 only when the data has audio
+    (dataset.require_audio): without it the probe reads the picture only."""
+    env = wildcards.env
+    inputs = {"frames": f"results/{env}/frames.h5", "labels": f"results/{env}/labels.h5",
+              "split": f"results/{env}/split.json"}
+    if config["dataset"].get("require_audio", True):
+        inputs["audio"] = f"results/{env}/audio.h5"
+    return inputs
+
+
+def probe_files():
+    """results/{env}/probe.json of every home (the reference rows of Table 1 and Figure 3)."""
+    return [grid.probe_file(env) for env in HOMES]
+
+
 # --- students (workflow/rules/train.smk)
 
 

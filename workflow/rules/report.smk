@@ -1,4 +1,5 @@
-# Tables, figures and the HTML report, from the training runs' metrics and curves.
+# Tables, figures and the HTML report, from the training runs' metrics and curves and each home's
+# linear probe (results/{env}/probe.json, the yardstick rows of Table 1 and the line in Figure 3).
 # Light rules (seconds): localrules, no benchmark. Inputs are the runs each table shows (the
 # *_run_ids helpers in common.smk); the logic is in src/vicokd/report/: tables.py (table1 ...
 # table4, one entry that the rule name steers), figures.py (figure3), page.py (report).
@@ -16,6 +17,7 @@ localrules:
 rule table1:
     input:
         metrics=run_files(table1_run_ids()),
+        probes=probe_files(),
     output:
         csv="results/table1.csv",
         md="results/table1.md",
@@ -38,6 +40,7 @@ rule table2:
         metrics=run_files(table2_run_ids()),
     output:
         csv="results/table2.csv",
+        md="results/table2.md",
     params:
         experiments=config["experiments"],
         data_format=config["dataset"]["format"],
@@ -55,6 +58,7 @@ rule table3:
         metrics=run_files(table3_run_ids()),
     output:
         csv="results/table3.csv",
+        md="results/table3.md",
     params:
         experiments=config["experiments"],
         data_format=config["dataset"]["format"],
@@ -72,6 +76,7 @@ rule table4:
         metrics=run_files(table4_run_ids()),
     output:
         csv="results/table4.csv",
+        md="results/table4.md",
     params:
         experiments=config["experiments"],
         data_format=config["dataset"]["format"],
@@ -87,6 +92,8 @@ rule table4:
 rule figure3:
     input:
         curves=run_files(grid.figure3_runs(HOMES, SUPERVISIONS, TABLE_SEED), grid.RUN_OUTPUTS["curve"]),
+        metrics=run_files(grid.figure3_runs(HOMES, SUPERVISIONS, TABLE_SEED)),
+        probes=probe_files(),
     output:
         png="results/figure3.png",
         frame_png="results/figure3_frame_map.png",
@@ -110,6 +117,7 @@ rule report:
         figure3=rules.figure3.output.png,
         figure3_frame=rules.figure3.output.frame_png,
         metrics=run_files(report_run_ids()),
+        probes=probe_files(),
         reference=PAPER_REFERENCE,
     output:
         "results/report.html",

@@ -1,5 +1,6 @@
-# Training: the audio-visual teacher per home and backbone, the students, and the teacher with
-# view consistency. Each run writes grid.RUN_OUTPUTS into results/{env}/{backbone}/{run}/
+# Training: the audio-visual teacher per home and backbone, the students, the teacher with
+# view consistency, and the linear probe on the same inputs (the yardstick of Table 1).
+# Each run writes grid.RUN_OUTPUTS into results/{env}/{backbone}/{run}/
 # (run_outputs in common.smk). Checkpoints live in results/checkpoints/{env}/{backbone}/{run}/last.pt,
 # not a declared output, so that a killed job run again resumes instead of starting over.
 
@@ -76,3 +77,22 @@ rule teacher_vc:
         run_benchmark(grid.TEACHER_VC)
     script:
         "../../scripts/teacher_vc.py"
+
+
+# What a ridge linear probe reads from the same artifacts (picture, sound, both): the reference
+# rows of Table 1 and the level drawn in Figure 3. Its settings are fixed (vicokd.runs.probe:
+# 32 px grey frames, lambda = 100) and recorded in probe.json; it has no config section.
+rule probe:
+    input:
+        unpack(probe_inputs),
+    output:
+        grid.probe_file("{env}"),
+    threads: 1
+    conda:
+        CONDA_ENV
+    log:
+        "logs/{env}/probe.log",
+    benchmark:
+        "benchmarks/results/{env}/probe.tsv"
+    script:
+        "../../scripts/probe.py"

@@ -60,7 +60,7 @@ def claims(t1: pd.DataFrame, t2: pd.DataFrame, t3: pd.DataFrame, t4: pd.DataFram
         holds, tested = _count(flags)
         rows.append(dict(claim=claim, holds=holds, tested=tested))
 
-    students = t1[t1["method"] != "teacher"]
+    students = t1[(t1["method"] != "teacher") & ~t1["reference"]]      # no probe rows
     by_col = students.groupby(["home", "backbone", "supervision"])
     piv = students.pivot_table(index=["home", "backbone", "supervision"], columns="method",
                                values="value", dropna=False)

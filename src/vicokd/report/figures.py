@@ -1,9 +1,12 @@
 """The `figure3` rule: Figure 3 of the paper, test mAP per epoch with MultiASL, for the
-non-distilled student, LogitKD, CoKD and ViCoKD, one panel per home and supervision."""
+non-distilled student, LogitKD, CoKD and ViCoKD, one panel per home and supervision. Each panel
+shades the random-score band of its runs' test split (their metrics.json) and draws the video
+probe's level (results/{env}/probe.json), so a curve inside the band reads as chance."""
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -13,14 +16,16 @@ import matplotlib
 matplotlib.use("Agg")  # no display on a cluster node or in CI
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ..errors import VicokdError  # noqa: E402
 from ..experiments import ABLATION_BACKBONE, FIGURE3_METHODS, run_id, student_run  # noqa: E402
 from ..storage import atomic_path  # noqa: E402
-from .tables import (HOME_LABELS, METHOD_LABELS, SUPERVISION_LABELS, label,  # noqa: E402
-                     run_id_of_path)
+from .tables import (HOME_LABELS, METHOD_LABELS, PROBE_KINDS, PROBE_V,  # noqa: E402
+                     SUPERVISION_LABELS, Metrics, Probes, home_bands, label, load_metrics,
+                     load_probes, probe_value, run_id_of_path)
 
 # Fixed colours, markers and styles so that a method looks the same in every panel. Runs that
 # tie draw the same line: the thick ViCoKD line goes underneath and thinner ones on top (zorder),
@@ -31,6 +36,10 @@ STYLE = {
     "cokd": dict(color="#ff7f0e", linestyle="-", linewidth=1.8, marker="D", zorder=3),
     "vicokd": dict(color="#d62728", linestyle="-", linewidth=4.0, marker="o", zorder=2),
 }
+BAND_STYLE = dict(color="#999999", alpha=0.25, zorder=0)
+PROBE_STYLE = dict(color="#2ca02c", linestyle=":", linewidth=1.6, zorder=1)
+# The curve column -> the metrics/probe key of the same metric.
+METRIC_OF_COLUMN = {"test_map": "map", "test_frame_map": "frame_map"}
 
 
 def load_curves(paths: Iterable[str | os.PathLike]) -> dict[str, pd.DataFrame | None]:
@@ -55,10 +64,14 @@ def load_curves(paths: Iterable[str | os.PathLike]) -> dict[str, pd.DataFrame | 
 
 def plot_figure3(curves: Mapping[str, pd.DataFrame | None], path: str | os.PathLike,
                  homes: Sequence[str], supervisions: Sequence[str], seed: int = 0,
-                 column: str = "test_map", data_format: str = "synthetic") -> list[str]:
-    """Draw the grid (rows homes, columns supervisions) and write a PNG atomically.
-    Returns the run ids that had no curve (drawn as a note in their panel)."""
+                 column: str = "test_map", data_format: str = "synthetic",
+                 metrics: Metrics | None = None, probes: Probes | None = None) -> list[str]:
+    """Draw the grid (rows homes, columns supervisions) and write a PNG atomically; with
+    `metrics` (the drawn runs' metrics.json) each panel shades its random-score band, with
+    `probes` it draws the video probe's level. Returns the run ids that had no curve (drawn as
+    a note in their panel)."""
     ylabel = "test frame-level mAP [%]" if column == "test_frame_map" else "test mAP [%]"
+    key = METRIC_OF_COLUMN[column]
     fig, axes = plt.subplots(len(homes), len(supervisions), squeeze=False, sharex=True,
                              figsize=(5.2 * len(supervisions), 3.6 * len(homes)))
     missing = []
@@ -66,8 +79,9 @@ def plot_figure3(curves: Mapping[str, pd.DataFrame | None], path: str | os.PathL
         for j, sup in enumerate(supervisions):
             ax = axes[i][j]
             absent = []
-            for m in FIGURE3_METHODS:
-                rid = run_id(env, ABLATION_BACKBONE, student_run(m, sup, seed))
+            rids = [run_id(env, ABLATION_BACKBONE, student_run(m, sup, seed)) for m in FIGURE3_METHODS]
+            draw_yardsticks(ax, {r: (metrics or {}).get(r) for r in rids}, probes, env, key)
+            for m, rid in zip(FIGURE3_METHODS, rids):
                 df = curves.get(rid)
                 y = None if df is None else pd.to_numeric(df[column], errors="coerce")
                 if y is None or y.notna().sum() == 0:
@@ -88,6 +102,10 @@ def plot_figure3(curves: Mapping[str, pd.DataFrame | None], path: str | os.PathL
     # One legend for the whole figure, always naming all four methods.
     handles = [Line2D([], [], markersize=4, label=label(m, METHOD_LABELS), **STYLE[m])
                for m in FIGURE3_METHODS]
+    if metrics:
+        handles.append(Patch(label="random scores (95 % band)", **BAND_STYLE))
+    if probes:
+        handles.append(Line2D([], [], label=label(PROBE_V, METHOD_LABELS), **PROBE_STYLE))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=10,
                frameon=False, bbox_to_anchor=(0.5, 0.0))
     what = "frame-level mAP" if column == "test_frame_map" else "mAP"
@@ -100,15 +118,30 @@ def plot_figure3(curves: Mapping[str, pd.DataFrame | None], path: str | os.PathL
     return missing
 
 
+def draw_yardsticks(ax, panel_metrics: Metrics, probes: Probes | None, env: str, key: str) -> None:
+    """Shade the random-score band of the panel's runs and draw the video probe's level."""
+    band = home_bands(panel_metrics, None, [env], key).get(env)
+    if band is not None:
+        ax.axhspan(band[1], band[2], **BAND_STYLE)
+    level = probe_value(probes, env, PROBE_KINDS[PROBE_V], key)
+    if not math.isnan(level):
+        ax.axhline(level, **PROBE_STYLE)
+        ax.annotate(f"{label(PROBE_V, METHOD_LABELS)} {level:.1f}", (0.01, level),
+                    xycoords=("axes fraction", "data"), xytext=(0, 2), textcoords="offset points",
+                    fontsize=8, color=PROBE_STYLE["color"], va="bottom")
+
+
 def main(snakemake) -> None:
     """Entry of the `figure3` rule: the figure in sequence-level and in frame-level mAP."""
     exp = dict(snakemake.params.experiments)
     seed = int(snakemake.params.seed)
     curves = load_curves(snakemake.input.curves)
+    metrics = load_metrics(snakemake.input.metrics)
+    probes = load_probes(snakemake.input.probes)
     for column, out in (("test_map", snakemake.output.png),
                         ("test_frame_map", snakemake.output.frame_png)):
         missing = plot_figure3(curves, out, exp["homes"], exp["supervision"], seed, column,
-                               snakemake.params.data_format)
+                               snakemake.params.data_format, metrics, probes)
         if missing:
             logging.getLogger("vicokd").warning("figure 3 (%s): no curve for %s", column,
                                                 ", ".join(missing))

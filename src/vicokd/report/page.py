@@ -1,6 +1,9 @@
 """The `report` rule: results/report.html, every table and figure on one self-contained page
 (figures embedded as base64 PNG, inline CSS, no script, no external resource), with the config
-that made them, the run time of each stage, and the paper's published figures beside ours."""
+that made them, the run time of each stage, and the paper's published figures beside ours.
+Table 1 comes with its yardsticks: the random-score band (†), the linear probe's rows, each
+model's share of the probe's headroom over random scores, and whether each difference from the
+non-distilled student exceeds the spread over seeds that Table 2 measures."""
 
 from __future__ import annotations
 
@@ -149,19 +152,97 @@ def combine_cells(ours: pd.DataFrame, paper: pd.DataFrame, keys: int) -> pd.Data
     return out
 
 
+# --- Table 1 against its yardsticks -------------------------------------------------------------------
+
+def table1_cells(long: pd.DataFrame, homes, backbones, supervisions, text) -> pd.DataFrame:
+    """Table 1's layout over the model rows of `long` (no probe rows), each cell `text(row)`."""
+    models = long[~long["reference"]]
+    index = models.set_index(["home", "method", "backbone", "supervision"])
+    rows = []
+    for env in homes:
+        for m in dict.fromkeys(models.loc[models["home"] == env, "method"]):
+            row = {"Home": tb.label(env, tb.HOME_LABELS), "Method": tb.label(m, tb.METHOD_LABELS)}
+            for bb in backbones:
+                for sup in supervisions:
+                    row[tb.column_label(bb, sup)] = text(index.loc[(env, m, bb, sup)])
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def fmt_share(cell) -> str:
+    return "n/a" if math.isnan(cell["share"]) else f"{cell['share']:.2f}"
+
+
+def seed_spread(t2: pd.DataFrame, env: str, backbone: str, supervision: str, method: str) -> float:
+    """The spread a Table 1 difference from the student is judged against: the student's
+    standard deviation over Table 2's seeds in that column plus the method's own (Table 2 has
+    it for ViCoKD; for the other methods ViCoKD's stands in), as Table 2 judges its gains."""
+    def std(m):
+        hit = t2[(t2["home"] == env) & (t2["backbone"] == backbone)
+                 & (t2["supervision"] == supervision) & (t2["method"] == m)]
+        return float(hit["std"].iloc[0]) if len(hit) else math.nan
+    own = method if method in set(t2["method"]) else "vicokd"
+    return std("student") + std(own)
+
+
+def spread_verdicts(long: pd.DataFrame, t2: pd.DataFrame) -> pd.DataFrame:
+    """Per distilled-student cell of Table 1: its difference from the student, the seed spread,
+    and whether |difference| exceeds it (None when either is unknown)."""
+    rows = []
+    for r in long[long["diff"].notna() & ~long["reference"]].itertuples():
+        spread = seed_spread(t2, r.home, r.backbone, r.supervision, r.method)
+        rows.append(dict(home=r.home, method=r.method, backbone=r.backbone,
+                         supervision=r.supervision, diff=r.diff, spread=spread,
+                         exceeds=None if math.isnan(spread) else bool(abs(r.diff) > spread)))
+    return pd.DataFrame(rows, columns=["home", "method", "backbone", "supervision", "diff",
+                                       "spread", "exceeds"])
+
+
+def spread_table(long: pd.DataFrame, verdicts: pd.DataFrame, homes, backbones, supervisions
+                 ) -> pd.DataFrame:
+    index = verdicts.set_index(["home", "method", "backbone", "supervision"])
+
+    def text(cell) -> str:
+        key = cell.name
+        if key not in index.index:
+            return ""                                   # teacher, student: no difference
+        v = index.loc[key]
+        if v["exceeds"] is None:
+            return f"{tb.fmt_diff(v['diff'])} (spread n/a)"
+        return f"{tb.fmt_diff(v['diff'])} ({'exceeds' if v['exceeds'] else 'within'} {v['spread']:.2f})"
+    students = long[~long["method"].isin(["teacher", "student"])]
+    return table1_cells(students, homes, backbones, supervisions, text)
+
+
+SHARE_NOTES = [
+    "Each model's share of the matching linear probe's headroom over random scores: "
+    "(model − random) / (probe − random), the teacher against the audio+video probe, the students "
+    "against the video probe, each over the random-score mean of its own test frames. 0 is "
+    "chance, 1 is what the linear probe reads from the same inputs; n/a when the probe is not "
+    "above random or a value is missing."]
+SPREAD_NOTES = [
+    "Each difference from the non-distilled student (Table 1, seed 0) against the spread over "
+    "seeds that Table 2 measures in the same column: the student's standard deviation over the "
+    "seeds plus the method's own, where Table 2 has it (ViCoKD); for the other methods ViCoKD's "
+    "stands in for their own. 'exceeds' when the size of the difference is larger than that "
+    "sum, as Table 2 judges ViCoKD's gain; 'spread n/a' with fewer than 2 seeds."]
+
+
 # --- the page -----------------------------------------------------------------------------------------
 
 def build_report(metrics: Mapping, figures: Mapping[str, bytes], reference: pd.DataFrame,
                  experiments: Mapping, data_format: str, seed: int, config_sections: Mapping,
-                 bench: pd.DataFrame) -> str:
-    """The whole page as a string. `figures`: 'figure3' and optionally 'figure3_frame' PNGs."""
+                 bench: pd.DataFrame, probes: Mapping | None = None) -> str:
+    """The whole page as a string. `figures`: 'figure3' and optionally 'figure3_frame' PNGs;
+    `probes`: env -> probe.json content (tables.load_probes)."""
     exp = experiments
     homes, bbs, methods = exp["homes"], exp["backbones"], exp["methods"]
     sups, seeds, ablations = exp["supervision"], exp["seeds"], exp["ablations"]
     t1args = (homes, bbs, methods, sups)
 
-    t1 = tb.table1_long(metrics, *t1args, seed=seed)
-    t1f = tb.table1_long(metrics, *t1args, seed=seed, key="frame_map")
+    probes = dict(probes or {})
+    t1 = tb.table1_long(metrics, *t1args, seed=seed, probes=probes)
+    t1f = tb.table1_long(metrics, *t1args, seed=seed, key="frame_map", probes=probes)
     t2 = tb.table2_long(metrics, homes, bbs, sups, seeds)
     t3 = tb.table3_long(metrics, homes, bbs)
     t4 = tb.table4_long(metrics, homes, ablations, sups, seed)
@@ -186,14 +267,23 @@ def build_report(metrics: Mapping, figures: Mapping[str, bytes], reference: pd.D
     missing = tb.missing_runs(metrics, all_runs)
 
     def notes(table, key="map", runs=()):
-        return tb.table_notes(table, exp, data_format, seed, tb.missing_runs(metrics, runs, key), key)
+        return (tb.table_notes(table, exp, data_format, seed, tb.missing_runs(metrics, runs, key), key)
+                + tb.yardstick_notes(metrics, probes if table == "table1" else None, homes, key))
+
+    bands = {key: tb.home_bands(metrics, probes, homes, key) for key in ("map", "frame_map")}
+    band_lines = [f"Random scores, mean (95 % band) [%], {what}: "
+                  + ", ".join(f"{tb.label(env, tb.HOME_LABELS)} {tb.fmt_band(b)}"
+                              for env, b in bands[key].items()) + f"; {tb.IN_BAND} marks a value inside it."
+                  for key, what in (("map", "sequence level"), ("frame_map", "frame level"))
+                  if bands[key]]
+    t1_cols = (homes, bbs, sups)
 
     body = [f"<h1>ViCoKD reproduction: tables and figures</h1>\n"]
     banner = [tb.data_note(data_format),
               f"Table 1, 3 and 4 and Figure 3: seed {seed} for every run (the paper shows 3-run means); "
               f"Table 2: seeds {', '.join(map(str, seeds))}.",
               f"Homes: {', '.join(homes)}; backbones: {', '.join(bbs)}.",
-              f"Runs expected: {len(all_runs)}; missing: {len(missing)}.", *tb.chance_note(metrics, homes)]
+              f"Runs expected: {len(all_runs)}; missing: {len(missing)}.", *band_lines]
     body.append('<div class="banner">' + "<br>".join(html.escape(b) for b in banner) + "</div>\n")
 
     body.append("<h2>Which of the paper's claims hold here</h2>\n")
@@ -205,19 +295,32 @@ def build_report(metrics: Mapping, figures: Mapping[str, bytes], reference: pd.D
                             "cells are 3-run means while ours are single runs."]))
 
     body.append("<h2>Table 1</h2>\n")
-    w1 = tb.table1_wide(t1, *t1args, style="md")
+    w1 = tb.table1_wide(t1, *t1_cols)
     body.append(html_table(w1, "table1", tb.TITLES["table1"],
                            notes("table1", runs=table1_runs(*t1args, seed))))
-    body.append(html_table(combine_cells(w1, tb.table1_wide(p1, *t1args, style="md"), 2),
+    body.append(html_table(combine_cells(tb.table1_wide(t1[~t1["reference"]], *t1_cols),
+                                         tb.table1_wide(p1, *t1_cols), 2),
                            "table1-vs-paper", "Table 1, ours (top of each cell) beside the paper's "
                            "published figure (below)", [PAPER_LABEL]))
-    body.append(html_table(tb.table1_wide(t1f, *t1args, style="md"), "table1-frame",
+    body.append(html_table(tb.table1_wide(t1f, *t1_cols), "table1-frame",
                            tb.TITLES["table1_frame"],
                            notes("table1", "frame_map", table1_runs(*t1args, seed))
                            + ["Frame-level mAP scores every test frame, so it is far less noisy "
                               "than the sequence-level mAP on a small test split."]))
-    body.append(html_table(tb.table1_wide(p1, *t1args, style="md"), "paper-table1",
+    body.append(html_table(tb.table1_wide(p1, *t1_cols), "paper-table1",
                            "The paper's Table 1 (published)", [PAPER_LABEL], paper=True))
+
+    body.append("<h3>How much of what the inputs hold each model learned</h3>\n")
+    for long, tid, what in ((t1, "table1-share", "mAP"), (t1f, "table1-frame-share", "frame-level mAP")):
+        body.append(html_table(table1_cells(long, *t1_cols, fmt_share), tid,
+                               f"Share of the linear probe's headroom over random scores ({what})",
+                               SHARE_NOTES))
+    verdicts = spread_verdicts(t1, t2)
+    judged = verdicts["exceeds"].dropna()
+    body.append(html_table(spread_table(t1, verdicts, *t1_cols), "table1-spread",
+                           "Differences from the non-distilled student against the spread over seeds",
+                           SPREAD_NOTES + [f"{int(judged.sum())} of {len(judged)} differences "
+                                           "exceed the spread."]))
 
     body.append("<h2>Table 2</h2>\n")
     body.append(html_table(tb.table2_wide(t2, homes, bbs, sups), "table2", tb.TITLES["table2"],
@@ -241,7 +344,9 @@ def build_report(metrics: Mapping, figures: Mapping[str, bytes], reference: pd.D
     if "figure3" in figures:
         body.append(html_figure(figures["figure3"], "figure3",
                                 "Figure 3. Test mAP [%] per epoch with the MultiASL backbone: "
-                                "non-distilled student, LogitKD, CoKD, ViCoKD."))
+                                "non-distilled student, LogitKD, CoKD, ViCoKD. Grey: the band of "
+                                "random scores on the test split (a curve inside it is at chance); "
+                                "dotted: what the linear video probe reads."))
     if "figure3_frame" in figures:
         body.append(html_figure(figures["figure3_frame"], "figure3-frame",
                                 "Figure 3 with frame-level test mAP [%] (less noisy)."))
@@ -281,10 +386,11 @@ def main(snakemake) -> None:
     p = snakemake.params
     exp = _plain(dict(p.experiments))
     metrics = tb.load_metrics(snakemake.input.metrics)
+    probes = tb.load_probes(snakemake.input.probes)
     reference = cl.read_reference(snakemake.input.reference)
     figures = {"figure3": Path(snakemake.input.figure3).read_bytes(),
                "figure3_frame": Path(snakemake.input.figure3_frame).read_bytes()}
     page = build_report(metrics, figures, reference, exp, p.data_format, int(p.seed),
-                        _plain(dict(p.config_sections)), collect_benchmarks(p.benchmarks))
+                        _plain(dict(p.config_sections)), collect_benchmarks(p.benchmarks), probes)
     with atomic_path(snakemake.output[0]) as tmp:
         tmp.write_text(page, encoding="utf-8")

@@ -7,6 +7,11 @@ Missing runs (and runs whose `map` is null or NaN) become cells written "missing
 never stop a table from being built. The *long* tables (one row per cell, numeric) feed the
 claims check (claims.py) and the HTML page (page.py); the *wide* tables have the paper's layout,
 with formatted text. The labels, formatting and notes here are shared by figures.py and page.py.
+
+Every value is read against two yardsticks (docs/report.md): the random-score band of its test
+split (`chance`, `chance_band` in its metrics.json; a value inside it is marked †), and the
+linear probe of its home (results/{env}/probe.json, a *probes dict*: env -> probe.json content or
+None), shown as reference rows of Table 1 and as each model's share of the probe's headroom.
 """
 
 from __future__ import annotations
@@ -26,9 +31,16 @@ from ..experiments import (ABLATION_BACKBONE, METHODS, TABLE2_METHODS, TEACHER, 
 from ..storage import atomic_path, read_json
 
 Metrics = Mapping[str, "dict | None"]
+Probes = Mapping[str, "dict | None"]
 
+# The reference rows of Table 1 and the probe.json kind each reads: the audio+video probe beside
+# the teacher, the video probe beside the students (what a video-only model can read).
+PROBE_AV, PROBE_V = "probe-audio-video", "probe-video"
+PROBE_KINDS = {PROBE_AV: "both", PROBE_V: "picture"}
 METHOD_LABELS = {TEACHER: "Teacher", TEACHER_VC: "Teacher + VC",
+                 PROBE_AV: "Linear probe, audio+video", PROBE_V: "Linear probe, video",
                  **{name: m.label for name, m in METHODS.items()}}
+IN_BAND = "†"            # a value inside the random-score band (Markdown, HTML, text cells)
 # Table 4 groups the ablations as the paper does.
 ABLATION_GROUPS = {name: m.ablation_group for name, m in METHODS.items() if m.ablation_group}
 BACKBONE_LABELS = {"multitrans": "MultiTrans", "multiasl": "MultiASL", "multitsf": "MultiTSF"}
@@ -75,6 +87,22 @@ def load_metrics(paths: Iterable[str | os.PathLike]) -> dict[str, dict | None]:
     return out
 
 
+def load_probes(paths: Iterable[str | os.PathLike]) -> dict[str, dict | None]:
+    """Read results/{env}/probe.json files into env -> content; a file that does not exist gives
+    None, a malformed one is an error naming it."""
+    out: dict[str, dict | None] = {}
+    for path in paths:
+        env = Path(path).parent.name
+        if not Path(path).exists():
+            out[env] = None
+            continue
+        data = read_json(path)
+        if not isinstance(data, dict) or not all(k in data for k in ("picture", "chance")):
+            raise VicokdError(f"{path}: not a probe file (no 'picture' and 'chance' entries)")
+        out[env] = data
+    return out
+
+
 def metric_value(metrics: Metrics, rid: str, key: str = "map") -> float:
     """The metric of one run, NaN when the run (or that value) is missing."""
     m = metrics.get(rid)
@@ -87,30 +115,135 @@ def metric_value(metrics: Metrics, rid: str, key: str = "map") -> float:
     return v if math.isfinite(v) else math.nan
 
 
+# --- yardsticks: the random-score band and the probe ---------------------------------------------
+
+# Where a metrics.json (or probe.json) keeps the random-score chance of each metric.
+CHANCE_KEYS = {"map": ("chance", "chance_band", "prevalence"),
+               "frame_map": ("frame_chance", "frame_chance_band", "frame_prevalence")}
+NO_BAND = (math.nan, math.nan, math.nan)
+
+
+def _number(v) -> float:
+    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else math.nan
+
+
+def random_band(m: dict | None, key: str = "map") -> tuple[float, float, float]:
+    """(mean, low, high) of the random scores' mAP that a metrics.json or probe.json records
+    for `key`; NaNs when it records none."""
+    if not m:
+        return NO_BAND
+    mean, band = m.get(CHANCE_KEYS[key][0]), m.get(CHANCE_KEYS[key][1])
+    if not isinstance(band, (list, tuple)) or len(band) != 2:
+        return NO_BAND
+    return _number(mean), _number(band[0]), _number(band[1])
+
+
+def home_bands(metrics: Metrics, probes: Probes | None, homes: Sequence[str],
+               key: str = "map") -> dict[str, tuple[float, float, float]]:
+    """The random-score band of each home's test split: the median over its runs (they share
+    the split, so they agree), else its probe's; homes with neither are left out."""
+    out = {}
+    for env in homes:
+        bands = [random_band(m, key) for rid, m in metrics.items() if rid.startswith(f"{env}/")]
+        bands = [b for b in bands if not math.isnan(b[1])]
+        if not bands and probes and not math.isnan(random_band(probes.get(env), key)[1]):
+            bands = [random_band(probes.get(env), key)]
+        if bands:
+            out[env] = tuple(float(np.median([b[i] for b in bands])) for i in range(3))
+    return out
+
+
+def home_prevalence(metrics: Metrics, probes: Probes | None, homes: Sequence[str],
+                    key: str = "map") -> dict[str, float]:
+    """The mean class prevalence of each home's test split (a constant score's mAP)."""
+    name = CHANCE_KEYS[key][2]
+    out = {}
+    for env in homes:
+        found = [m for rid, m in metrics.items() if rid.startswith(f"{env}/") and m] \
+            + [p for p in [(probes or {}).get(env)] if p]
+        vals = [_number(m.get(name)) for m in found]
+        vals = [v for v in vals if not math.isnan(v)]
+        if vals:
+            out[env] = float(np.median(vals))
+    return out
+
+
+def in_band(value: float, band: tuple[float, float, float]) -> bool:
+    """A value within the random scores' [2.5, 97.5] percentiles (False when either is NaN)."""
+    return bool(band[1] <= value <= band[2]) if not (math.isnan(value) or math.isnan(band[1])) else False
+
+
+def probe_value(probes: Probes | None, env: str, kind: str, key: str = "map") -> float:
+    """A probe's mAP (`key`) of one home and kind ("picture", "sound", "both"); NaN if absent."""
+    p = (probes or {}).get(env)
+    part = p.get(kind) if p else None
+    return _number(part.get(key)) if isinstance(part, dict) else math.nan
+
+
+def headroom_share(value: float, random: float, probe: float, probe_random: float) -> float:
+    """How much of the probe's headroom over random scores a model reaches:
+    (model - random) / (probe - random), each over the random level of its own test frames
+    (the same when both score the same frames). NaN when the probe is not above random."""
+    gap = probe - probe_random
+    if any(math.isnan(v) for v in (value, random, probe, probe_random)) or gap <= 0:
+        return math.nan
+    return (value - random) / gap
+
+
+def matching_probe(method: str) -> str:
+    """The probe row a model is matched with: the audio+video probe for the teachers (they hear),
+    the video probe for the students."""
+    return PROBE_AV if method in (TEACHER, TEACHER_VC, "teacher") else PROBE_V
+
+
 # --- long tables -------------------------------------------------------------------------------
 
 def table1_long(metrics: Metrics, homes, backbones, methods, supervisions, seed: int = 0,
-                key: str = "map") -> pd.DataFrame:
-    """One row per Table 1 cell: home, method, backbone, supervision, value, diff, best.
+                key: str = "map", probes: Probes | None = None) -> pd.DataFrame:
+    """One row per Table 1 cell: home, method, backbone, supervision, value, diff, best,
+    reference, random, random_low, random_high, in_band, share.
 
     diff = value - the non-distilled student's value (same home, backbone, supervision), NaN
-    for the teacher and the student. best = highest value among the student methods of its
-    column (ties all marked); the teacher is not ranked (it sees audio)."""
+    for the teacher, the student and the probes. best = highest value among the student methods
+    of its column (ties all marked); the teacher (it sees audio) and the probes are not ranked.
+    With `probes`, the reference rows PROBE_AV (after the teacher) and PROBE_V (after the
+    students) are added (reference = True). random* is the cell's random-score band (its run's,
+    else its home's), in_band whether the value lies in it, share its headroom_share against
+    the matching probe."""
+    bands = home_bands(metrics, probes, homes, key)
     rows = []
     for env in homes:
+        # the probes' (value, band), the same in every column of the home
+        probe_cells = {} if probes is None else {
+            name: (probe_value(probes, env, kind, key), random_band(probes.get(env), key))
+            for name, kind in PROBE_KINDS.items()}
+        with_probes = bool(probe_cells)
+        order = ["teacher", *[PROBE_AV] * with_probes, *methods, *[PROBE_V] * with_probes]
         for bb in backbones:
-            teacher = metric_value(metrics, run_id(env, bb, TEACHER), key)
             for sup in supervisions:
                 base = metric_value(metrics, run_id(env, bb, student_run("student", sup, seed)), key)
-                rows.append(dict(home=env, method="teacher", backbone=bb, supervision=sup,
-                                 value=teacher, diff=math.nan))
-                for m in methods:
-                    v = metric_value(metrics, run_id(env, bb, student_run(m, sup, seed)), key)
-                    d = math.nan if m == "student" else v - base
-                    rows.append(dict(home=env, method=m, backbone=bb, supervision=sup, value=v, diff=d))
-    df = pd.DataFrame(rows, columns=["home", "method", "backbone", "supervision", "value", "diff"])
+                for m in order:
+                    reference = m in probe_cells
+                    if reference:
+                        v, band = probe_cells[m]
+                    else:
+                        rid = run_id(env, bb, TEACHER if m == "teacher" else student_run(m, sup, seed))
+                        v, band = metric_value(metrics, rid, key), random_band(metrics.get(rid), key)
+                        band = band if not math.isnan(band[1]) else bands.get(env, NO_BAND)
+                    share = math.nan
+                    if probe_cells and not reference:
+                        pv, pband = probe_cells[matching_probe(m)]
+                        share = headroom_share(v, band[0], pv, pband[0])
+                    d = math.nan if m in ("teacher", "student") or reference else v - base
+                    rows.append(dict(home=env, method=m, backbone=bb, supervision=sup, value=v,
+                                     diff=d, reference=reference, random=band[0],
+                                     random_low=band[1], random_high=band[2],
+                                     in_band=in_band(v, band), share=share))
+    df = pd.DataFrame(rows, columns=["home", "method", "backbone", "supervision", "value", "diff",
+                                     "reference", "random", "random_low", "random_high",
+                                     "in_band", "share"])
     df["best"] = False
-    students = df["method"] != "teacher"
+    students = df["method"].isin(list(methods))
     for _, idx in df[students].groupby(["home", "backbone", "supervision"]).groups.items():
         vals = df.loc[idx, "value"]
         if vals.notna().any():
@@ -120,7 +253,9 @@ def table1_long(metrics: Metrics, homes, backbones, methods, supervisions, seed:
 
 def table2_long(metrics: Metrics, homes, backbones, supervisions, seeds) -> pd.DataFrame:
     """Per home, backbone, supervision and method (student, vicokd): n, mean, std over the
-    seeds present (sample std, ddof=1; NaN with fewer than 2 runs), and the seeds missing."""
+    seeds present (sample std, ddof=1; NaN with fewer than 2 runs), the seeds missing, and
+    whether the mean lies in the home's random-score band."""
+    bands = home_bands(metrics, None, homes)
     rows = []
     for env in homes:
         for bb in backbones:
@@ -129,36 +264,47 @@ def table2_long(metrics: Metrics, homes, backbones, supervisions, seeds) -> pd.D
                     vals = {k: metric_value(metrics, run_id(env, bb, student_run(m, sup, k)))
                             for k in seeds}
                     got = np.array([v for v in vals.values() if not math.isnan(v)])
+                    mean = float(got.mean()) if len(got) else math.nan
                     rows.append(dict(
-                        home=env, backbone=bb, supervision=sup, method=m, n=len(got),
-                        mean=float(got.mean()) if len(got) else math.nan,
+                        home=env, backbone=bb, supervision=sup, method=m, n=len(got), mean=mean,
                         std=float(got.std(ddof=1)) if len(got) > 1 else math.nan,
-                        missing_seeds=[k for k, v in vals.items() if math.isnan(v)]))
+                        missing_seeds=[k for k, v in vals.items() if math.isnan(v)],
+                        in_band=in_band(mean, bands.get(env, NO_BAND))))
     return pd.DataFrame(rows)
 
 
+def _run_in_band(metrics: Metrics, rid: str, value: float) -> bool:
+    return in_band(value, random_band(metrics.get(rid)))
+
+
 def table3_long(metrics: Metrics, homes, backbones) -> pd.DataFrame:
-    """Per backbone and home: teacher mAP, teacher-with-VC mAP, and their difference."""
+    """Per backbone and home: teacher mAP, teacher-with-VC mAP, their difference, and whether
+    each lies in its run's random-score band."""
     rows = []
     for bb in backbones:
         for env in homes:
-            a = metric_value(metrics, run_id(env, bb, TEACHER))
-            b = metric_value(metrics, run_id(env, bb, TEACHER_VC))
-            rows.append(dict(backbone=bb, home=env, teacher=a, teacher_vc=b, diff=b - a))
+            ra, rb = run_id(env, bb, TEACHER), run_id(env, bb, TEACHER_VC)
+            a, b = metric_value(metrics, ra), metric_value(metrics, rb)
+            rows.append(dict(backbone=bb, home=env, teacher=a, teacher_vc=b, diff=b - a,
+                             teacher_in_band=_run_in_band(metrics, ra, a),
+                             teacher_vc_in_band=_run_in_band(metrics, rb, b)))
     return pd.DataFrame(rows)
 
 
 def table4_long(metrics: Metrics, homes, ablations, supervisions, seed: int = 0) -> pd.DataFrame:
-    """Per method (vicokd, then the ablations), home, supervision: MultiASL mAP and the
-    difference from ViCoKD (NaN for ViCoKD itself)."""
+    """Per method (vicokd, then the ablations), home, supervision: MultiASL mAP, the
+    difference from ViCoKD (NaN for ViCoKD itself), and whether it lies in the run's
+    random-score band."""
     rows = []
     for m in ["vicokd", *ablations]:
         for env in homes:
             for sup in supervisions:
                 ref = metric_value(metrics, run_id(env, ABLATION_BACKBONE, student_run("vicokd", sup, seed)))
-                v = metric_value(metrics, run_id(env, ABLATION_BACKBONE, student_run(m, sup, seed)))
+                rid = run_id(env, ABLATION_BACKBONE, student_run(m, sup, seed))
+                v = metric_value(metrics, rid)
                 rows.append(dict(method=m, home=env, supervision=sup, value=v,
-                                 diff=math.nan if m == "vicokd" else v - ref))
+                                 diff=math.nan if m == "vicokd" else v - ref,
+                                 in_band=_run_in_band(metrics, rid, v)))
     return pd.DataFrame(rows)
 
 
@@ -173,33 +319,55 @@ def fmt_value(v: float) -> str:
     return MISSING if math.isnan(v) else f"{v:.2f}"
 
 
+def fmt_marked(v: float, inside: bool) -> str:
+    """A value with the † of a value inside the random-score band."""
+    return fmt_value(v) + (IN_BAND if inside and not math.isnan(v) else "")
+
+
 def fmt_diff(d: float) -> str:
     return "n/a" if math.isnan(d) else f"{d:+.2f}"
 
 
-def table1_wide(long: pd.DataFrame, homes, backbones, methods, supervisions,
-                style: str = "csv") -> pd.DataFrame:
-    """The paper's Table 1 layout: rows home x method (teacher first), columns backbone x
-    supervision; cells "mAP (+diff)". The best student method per column is marked: its value
-    in bold (style "md", Markdown and HTML) or a " [best]" suffix (style "csv")."""
+def table1_wide(long: pd.DataFrame, homes, backbones, supervisions) -> pd.DataFrame:
+    """The paper's Table 1 layout (Markdown and HTML): rows home x row of `long` (teacher first,
+    in `long`'s order, the probes where `long` has them), columns backbone x supervision; cells
+    "mAP (+diff)", the best student method's value in bold (as the paper does), a † after a
+    value inside the random-score band."""
     cols = [(bb, s) for bb in backbones for s in supervisions]
     index = long.set_index(["home", "method", "backbone", "supervision"])
     rows = []
     for env in homes:
-        for m in ["teacher", *methods]:
+        for m in dict.fromkeys(long.loc[long["home"] == env, "method"]):
             row = {"Home": label(env, HOME_LABELS), "Method": label(m, METHOD_LABELS)}
             for bb, s in cols:
                 cell = index.loc[(env, m, bb, s)]
                 text = fmt_value(cell["value"])
-                if cell["best"] and style == "md":  # bold the value only, as the paper does
+                if cell["best"]:
                     text = f"**{text}**"
-                if m not in ("teacher", "student") and not math.isnan(cell["value"]):
+                if cell["in_band"]:
+                    text += IN_BAND
+                if m not in ("teacher", "student") and not cell["reference"] \
+                        and not math.isnan(cell["value"]):
                     text += f" ({fmt_diff(cell['diff'])})"
-                if cell["best"] and style != "md":
-                    text += " [best]"
                 row[column_label(bb, s)] = text
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def table1_tidy(long: pd.DataFrame, key: str = "map") -> pd.DataFrame:
+    """results/table1.csv: one row per cell with plain numbers and flags, for pandas.read_csv."""
+    out = pd.DataFrame({
+        "home": long["home"], "method": long["method"],
+        "label": [label(m, METHOD_LABELS) for m in long["method"]],
+        "backbone": long["backbone"], "supervision": long["supervision"], "metric": key,
+        "value": long["value"], "diff_from_student": long["diff"], "best": long["best"],
+        "reference": long["reference"], "random_mean": long["random"],
+        "random_low": long["random_low"], "random_high": long["random_high"],
+        "in_random_band": long["in_band"], "headroom_share": long["share"]})
+    floats = ["value", "diff_from_student", "random_mean", "random_low", "random_high",
+              "headroom_share"]
+    out[floats] = out[floats].astype(float).round(4)
+    return out
 
 
 def table2_wide(long: pd.DataFrame, homes, backbones, supervisions) -> pd.DataFrame:
@@ -220,17 +388,16 @@ def table2_wide(long: pd.DataFrame, homes, backbones, supervisions) -> pd.DataFr
                         row[col] = fmt_gain(b["mean"] - a["mean"], a["std"] + b["std"])
                     else:
                         c = index.loc[(env, bb, s, what)]
-                        row[col] = fmt_mean_std(c["mean"], c["std"], c["n"])
+                        row[col] = fmt_mean_std(c["mean"], c["std"], c["n"], c["in_band"])
             rows.append(row)
     return pd.DataFrame(rows)
 
 
-def fmt_mean_std(mean: float, std: float, n: int) -> str:
+def fmt_mean_std(mean: float, std: float, n: int, inside: bool = False) -> str:
     if n == 0:
         return MISSING
-    if math.isnan(std):
-        return f"{mean:.2f} ± n/a (n={n})"
-    return f"{mean:.2f} ± {std:.2f} (n={n})"
+    spread = "n/a" if math.isnan(std) else f"{std:.2f}"
+    return f"{fmt_marked(mean, inside)} ± {spread} (n={n})"
 
 
 def fmt_gain(gain: float, spread: float) -> str:
@@ -250,7 +417,8 @@ def table3_wide(long: pd.DataFrame, homes, backbones) -> pd.DataFrame:
         row = {"Backbone": label(bb, BACKBONE_LABELS)}
         for env in homes:
             c = index.loc[(bb, env)]
-            text = f"{fmt_value(c['teacher'])} → {fmt_value(c['teacher_vc'])}"
+            text = (f"{fmt_marked(c['teacher'], c['teacher_in_band'])} → "
+                    f"{fmt_marked(c['teacher_vc'], c['teacher_vc_in_band'])}")
             if not math.isnan(c["diff"]):
                 text += f" ({fmt_diff(c['diff'])})"
             row[label(env, HOME_LABELS)] = text
@@ -268,7 +436,7 @@ def table4_wide(long: pd.DataFrame, homes, ablations, supervisions) -> pd.DataFr
         for env in homes:
             for s in supervisions:
                 c = index.loc[(m, env, s)]
-                text = fmt_value(c["value"])
+                text = fmt_marked(c["value"], c["in_band"])
                 if m != "vicokd" and not math.isnan(c["value"]):
                     text += f" ({fmt_diff(c['diff'])})"
                 row[f"{label(env, HOME_LABELS)} {label(s, SUPERVISION_LABELS)}"] = text
@@ -285,16 +453,36 @@ def data_note(data_format: str) -> str:
     return f"Data: dataset.format {data_format}."
 
 
-def chance_note(metrics: Metrics, homes: Sequence[str]) -> list[str]:
-    """The chance level of each home (mAP of random scores on its test split, from the runs'
-    `chance`), so a reader sees how far above chance a cell is."""
-    parts = []
-    for env in homes:
-        vals = [float(m["chance"]) for rid, m in metrics.items() if m and rid.startswith(f"{env}/")
-                and isinstance(m.get("chance"), (int, float)) and math.isfinite(m["chance"])]
-        if vals:
-            parts.append(f"{env} {float(np.median(vals)):.2f}")
-    return [f"Chance mAP [%] (random scores, test split): {', '.join(parts)}."] if parts else []
+def fmt_band(band: tuple[float, float, float]) -> str:
+    return f"{band[0]:.2f} ({band[1]:.2f}–{band[2]:.2f})"
+
+
+def yardstick_notes(metrics: Metrics, probes: Probes | None, homes: Sequence[str],
+                    key: str = "map") -> list[str]:
+    """The lines under a table that say what chance is on each home's test split: the random
+    scores' band (what † marks) and, apart from it, the mean class prevalence; and, when the
+    table has probe rows, what the probe is."""
+    level = "frame-level " if key == "frame_map" else ""
+    bands = home_bands(metrics, probes, homes, key)
+    notes = []
+    if bands:
+        per_home = ", ".join(f"{label(env, HOME_LABELS)} {fmt_band(b)}" for env, b in bands.items())
+        notes.append(f"{IN_BAND} = inside the random-score band, i.e. no better than chance: the "
+                     f"2.5–97.5 percentiles of the {level}mAP that random scores get on the same "
+                     f"test split (seeded simulation). Random scores, mean (band) [%]: {per_home}.")
+    prevalence = home_prevalence(metrics, probes, homes, key)
+    if prevalence:
+        per_home = ", ".join(f"{label(env, HOME_LABELS)} {v:.2f}" for env, v in prevalence.items())
+        notes.append(f"Mean class prevalence [%] (the {level}mAP of a constant score, lower than "
+                     f"random scores get on a small test split, so not chance): {per_home}.")
+    if probes and any(probes.values()):
+        notes.append("Linear probe rows (reference, not ranked): a ridge regression (lambda = "
+                     "100) fitted on the train split to the frame labels; the video probe reads "
+                     "each view's 32 px grey frame and its difference to the next frame, the "
+                     "audio+video probe also each mel bin's mean and std over the frame's audio "
+                     "segment; a frame's score is the max over its views, a sequence's the max "
+                     "over its frames (results/{env}/probe.json).")
+    return notes
 
 
 def missing_note(missing: Sequence[str]) -> list[str]:
@@ -314,7 +502,7 @@ def table_notes(table: str, experiments: Mapping, data_format: str, seed: int,
     if table == "table1":
         notes += [f"{metric}; in parentheses the difference from the non-distilled student "
                   "(same home, backbone, supervision); the best student method of each column is "
-                  "marked (bold / [best]); the teacher (AV_F) is shown in both columns and not ranked.",
+                  "in bold; the teacher (AV_F) is shown in both columns and not ranked.",
                   f"Seed {seed} for every method: one run per cell. The paper's Table 1 shows means "
                   "of 3 runs (see Table 2 for our spread over seeds)."]
     elif table == "table2":
@@ -336,14 +524,11 @@ def table_notes(table: str, experiments: Mapping, data_format: str, seed: int,
 
 # --- writers -----------------------------------------------------------------------------------
 
-def write_csv(df: pd.DataFrame, path: str | os.PathLike, notes: Sequence[str] = ()) -> None:
-    """CSV with the notes as leading '# ' comment lines (pandas.read_csv(..., comment='#')
-    reads it back; cells never contain '#')."""
+def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """A plain CSV: one header row, then the data (pandas.read_csv reads it as it is); the
+    notes go into the Markdown file and the report."""
     with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="") as fh:
-            for line in notes:
-                fh.write(f"# {line}\n")
-            df.to_csv(fh, index=False)
+        df.to_csv(tmp, index=False)
 
 
 def markdown_table(df: pd.DataFrame) -> str:
@@ -382,46 +567,54 @@ def _experiments(snakemake) -> tuple[dict, str, int]:
 def _write_table1(snakemake) -> None:
     exp, fmt, seed = _experiments(snakemake)
     metrics = load_metrics(snakemake.input.metrics)
+    probes = load_probes(snakemake.input.probes)
     args = (exp["homes"], exp["backbones"], exp["methods"], exp["supervision"])
     runs = table1_runs(*args, seed)
     for key, csv_out, md_out, title in (
             ("map", snakemake.output.csv, snakemake.output.md, TITLES["table1"]),
             ("frame_map", snakemake.output.frame_csv, snakemake.output.frame_md, TITLES["table1_frame"])):
-        long = table1_long(metrics, *args, seed=seed, key=key)
+        long = table1_long(metrics, *args, seed=seed, key=key, probes=probes)
         notes = table_notes("table1", exp, fmt, seed, missing_runs(metrics, runs, key), key=key)
-        if key == "map":
-            notes += chance_note(metrics, exp["homes"])
-        write_csv(table1_wide(long, *args, style="csv"), csv_out, notes)
-        write_markdown(table1_wide(long, *args, style="md"), md_out, title, notes)
+        notes += yardstick_notes(metrics, probes, exp["homes"], key)
+        write_csv(table1_tidy(long, key), csv_out)
+        write_markdown(table1_wide(long, exp["homes"], exp["backbones"], exp["supervision"]),
+                       md_out, title, notes)
+
+
+def _write_table(snakemake, table: str, wide: pd.DataFrame, runs: Sequence[str],
+                 metrics: Metrics) -> None:
+    """Tables 2-4: the CSV, and the Markdown file with the notes."""
+    exp, fmt, seed = _experiments(snakemake)
+    notes = table_notes(table, exp, fmt, seed, missing_runs(metrics, runs))
+    notes += yardstick_notes(metrics, None, exp["homes"])
+    write_csv(wide, snakemake.output.csv)
+    write_markdown(wide, snakemake.output.md, TITLES[table], notes)
 
 
 def _write_table2(snakemake) -> None:
-    exp, fmt, seed = _experiments(snakemake)
+    exp, _, _ = _experiments(snakemake)
     metrics = load_metrics(snakemake.input.metrics)
     long = table2_long(metrics, exp["homes"], exp["backbones"], exp["supervision"], exp["seeds"])
     runs = table2_runs(exp["homes"], exp["backbones"], exp["supervision"], exp["seeds"])
-    notes = table_notes("table2", exp, fmt, seed, missing_runs(metrics, runs))
-    write_csv(table2_wide(long, exp["homes"], exp["backbones"], exp["supervision"]),
-              snakemake.output.csv, notes)
+    _write_table(snakemake, "table2", table2_wide(long, exp["homes"], exp["backbones"],
+                                                  exp["supervision"]), runs, metrics)
 
 
 def _write_table3(snakemake) -> None:
-    exp, fmt, seed = _experiments(snakemake)
+    exp, _, _ = _experiments(snakemake)
     metrics = load_metrics(snakemake.input.metrics)
     long = table3_long(metrics, exp["homes"], exp["backbones"])
-    notes = table_notes("table3", exp, fmt, seed,
-                        missing_runs(metrics, table3_runs(exp["homes"], exp["backbones"])))
-    write_csv(table3_wide(long, exp["homes"], exp["backbones"]), snakemake.output.csv, notes)
+    _write_table(snakemake, "table3", table3_wide(long, exp["homes"], exp["backbones"]),
+                 table3_runs(exp["homes"], exp["backbones"]), metrics)
 
 
 def _write_table4(snakemake) -> None:
-    exp, fmt, seed = _experiments(snakemake)
+    exp, _, seed = _experiments(snakemake)
     metrics = load_metrics(snakemake.input.metrics)
     long = table4_long(metrics, exp["homes"], exp["ablations"], exp["supervision"], seed)
     runs = table4_runs(exp["homes"], exp["ablations"], exp["supervision"], seed)
-    notes = table_notes("table4", exp, fmt, seed, missing_runs(metrics, runs))
-    write_csv(table4_wide(long, exp["homes"], exp["ablations"], exp["supervision"]),
-              snakemake.output.csv, notes)
+    _write_table(snakemake, "table4", table4_wide(long, exp["homes"], exp["ablations"],
+                                                  exp["supervision"]), runs, metrics)
 
 
 def main(snakemake) -> None:

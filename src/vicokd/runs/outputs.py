@@ -1,5 +1,5 @@
 """A training run's four outputs in its folder results/{env}/{backbone}/{run}/: model.pt,
-curve.csv (one row per epoch), metrics.json (test mAP, frame mAP, chance...) and predictions.h5
+curve.csv (one row per epoch), metrics.json (test mAP, frame mAP, random-score chance...) and predictions.h5
 (the test sequences' scores), written by one function for every run, and the checkpoint path
 beside them (see docs/model.md and docs/distillation.md).
 """
@@ -63,13 +63,19 @@ def write_predictions(path, test_set: SequenceDataset, pred: dict, config: dict)
             write_dataset(g, "frame_index", pred["frame_index"][i].astype(np.int64), ("T",))
 
 
+# The random-score chance, its band and the prevalence of the test split, sequence and frame level
+# (vicokd.metrics.yardsticks).
+YARDSTICK_KEYS = ("chance", "chance_band", "prevalence",
+                  "frame_chance", "frame_chance_band", "frame_prevalence")
+
+
 def metrics_of(result: FitResult, test_set: SequenceDataset, epochs: int) -> dict:
     pred = result.predictions
     summary = evaluation_summary(pred["sequence_labels"], pred["sequence_scores"],
                                  pred["frame_labels"], pred["frame_scores"], test_set.classes)
+    yardsticks = {k: summary.get(k) for k in YARDSTICK_KEYS}
     return {"map": summary["map"], "frame_map": summary.get("frame_map"),
-            "per_class_ap": summary["per_class_ap"], "chance": summary["chance"],
-            "frame_chance": summary.get("frame_chance"), "epochs": epochs,
+            "per_class_ap": summary["per_class_ap"], **yardsticks, "epochs": epochs,
             "seconds": round(result.seconds, 3), "n_test": len(test_set),
             "resumed_from_epoch": result.resumed_from}
 
