@@ -116,29 +116,36 @@ class ViTEncoder(nn.Module):
 
         if saved is not None:
             return timm.create_model(saved["name"], pretrained=False, **saved["kwargs"]), saved
+        width = enc.hidden_size or hidden_size
+        # the sizes of model.vit shape `timm_model` (the authors' ViT-S/32: patch 32, 384 wide,
+        # 12 layers, 6 heads, MLP 1536); a checkpoint file must match them
         kwargs = {"num_classes": 0, "img_size": image_size, "drop_rate": dropout,
-                  "dynamic_img_size": True}
-        if enc.checkpoint:
-            path = Path(enc.checkpoint)
-            if not path.is_file():
-                raise VicokdError(f"{path}: timm ViT checkpoint must be a local weights file "
-                                  "(.safetensors, .pth or .bin; hub names are not fetched)")
-            try:
-                # timm reads the file and resamples the position embeddings to img_size
-                net = timm.create_model(enc.timm_model, pretrained=True,
-                                        pretrained_cfg_overlay={"file": str(path)}, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - a wrong file is one clear line
-                raise VicokdError(f"{path}: not a weights file of timm's '{enc.timm_model}' "
-                                  f"({type(exc).__name__}: {exc})") from None
-        else:
-            kwargs.update(patch_size=enc.patch_size, embed_dim=enc.hidden_size or hidden_size,
-                          depth=enc.layers, num_heads=enc.heads,
-                          mlp_ratio=enc.intermediate_size / (enc.hidden_size or hidden_size))
-            try:
+                  "dynamic_img_size": True, "patch_size": enc.patch_size, "embed_dim": width,
+                  "depth": enc.layers, "num_heads": enc.heads,
+                  "mlp_ratio": enc.intermediate_size / width}
+        try:
+            if enc.checkpoint:
+                path = Path(enc.checkpoint)
+                if not path.is_file():
+                    raise VicokdError(f"{path}: timm ViT checkpoint must be a local weights file "
+                                      "(.safetensors, .pth or .bin; hub names are not fetched)")
+                from timm.models import load_state_dict
+                from timm.models.vision_transformer import checkpoint_filter_fn
+
                 net = timm.create_model(enc.timm_model, pretrained=False, **kwargs)
-            except Exception as exc:  # noqa: BLE001
-                raise VicokdError(f"config model.vit.timm_model: '{enc.timm_model}' cannot be "
-                                  f"built by timm ({type(exc).__name__}: {exc})") from None
+                # timm's filter resamples the position embeddings to img_size; strict: every
+                # weight of the file must fit the sizes of model.vit, and none may be missing
+                state = checkpoint_filter_fn(load_state_dict(str(path)), net)
+                net.load_state_dict(state, strict=True)
+            else:
+                net = timm.create_model(enc.timm_model, pretrained=False, **kwargs)
+        except VicokdError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a wrong file or name is one clear line
+            what = enc.checkpoint or f"config model.vit.timm_model '{enc.timm_model}'"
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+            raise VicokdError(f"{what}: cannot build timm's '{enc.timm_model}' with model.vit's "
+                              f"sizes ({type(exc).__name__}: {first})") from None
         return net, {"source": "timm", "name": enc.timm_model, "kwargs": kwargs}
 
     def spec(self) -> dict:
@@ -297,7 +304,7 @@ class Whitening(nn.Module):
         self.components.zero_()
         self.components[:, :vec.shape[1]] = vec.float()
         self.scale.copy_(torch.ones(k))
-        self.scale[:var.shape[0]] = (var + floor).sqrt().float()
+        self.scale[:var.shape[0]] = var.clamp_min(floor).sqrt().float()
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -110,6 +110,7 @@ def write_features(frames_path: str, audio_path: str | None, split_path: str, ou
         raise VicokdError(f"{split_path}: no 'train' list of sequence ids")
     reader = HomeReader(frames_path, audio_path, section)
     t0 = time.perf_counter()
+    count = len(reader.ids())
     try:
         audio_length, mel_bins = reader.audio_shape() if reader.audio is not None else (1, 1)
         cfg = frozen_config_from_section(section, mel_bins=mel_bins, audio_length=audio_length)
@@ -131,7 +132,7 @@ def write_features(frames_path: str, audio_path: str | None, split_path: str, ou
         reader.close()
     seconds = time.perf_counter() - t0
     log.info("features: %d sequences, K = %d per modality (video from %d, audio from %d raw "
-             "features), %.1fs", len(reader.ids()), k, encoders.video_in, encoders.audio_in, seconds)
+             "features), %.1fs", count, k, encoders.video_in, encoders.audio_in, seconds)
     return {"components": k, "seconds": seconds}
 
 
