@@ -42,14 +42,15 @@ def validation_split(split_path: str, seed: int = 0) -> dict:
 
 
 def apply(config: dict, change: str) -> dict:
-    """config with `section.key[.sub]=value` (value parsed as YAML) applied."""
-    key, value = change.split("=", 1)
+    """config with `section.key[.sub]=value` (value parsed as YAML; several joined by ';')."""
     out = copy.deepcopy(config)
-    node = out
-    parts = key.split(".")
-    for p in parts[:-1]:
-        node = node.setdefault(p, {})
-    node[parts[-1]] = yaml.safe_load(value)
+    for one in change.split(";"):
+        key, value = one.split("=", 1)
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = yaml.safe_load(value)
     return out
 
 
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--home", default="home1")
     parser.add_argument("--backbones", nargs="+", default=["multitrans", "multiasl", "multitsf"])
     parser.add_argument("--try", dest="tries", action="append", default=[],
-                        help="one change of the config, e.g. teacher.lr=4e-3 (repeatable)")
+                        help="a change of the config, e.g. 'teacher.lr=4e-3;student.lr=4e-3' (repeatable)")
     parser.add_argument("--out", default="benchmarks/results/validation.json")
     args = parser.parse_args(argv)
     config = yaml.safe_load(Path(args.config).read_text())
