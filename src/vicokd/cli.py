@@ -24,6 +24,7 @@ def predict(model_path: str | Path, videos: list[str | Path], fps: float = 2.5, 
     import numpy as np
     import torch
 
+    from .config import fill
     from .data.dataset import normalise_frames, resize_frames, sample_indices
     from .data.decode import decode_sequence
     from .data.media import frame_count, probe
@@ -34,8 +35,7 @@ def predict(model_path: str | Path, videos: list[str | Path], fps: float = 2.5, 
         raise VicokdError(f"{model_path}: an audio-visual teacher; `vicokd predict` deploys "
                           f"visual-only students (a student run's model.pt)")
     classes = list(blob.get("classes") or [f"class{k}" for k in range(model.cfg.num_classes)])
-    model_section = (blob.get("run_config") or {}).get("model", {})
-    norm = model_section.get("normalize") or {}
+    norm = fill("model", (blob.get("run_config") or {}).get("model"))["normalize"]
     t, image_size = model.cfg.frames, model.cfg.image_size
 
     infos = [probe(v, 16000, need_audio=False) for v in videos]
@@ -45,7 +45,7 @@ def predict(model_path: str | Path, videos: list[str | Path], fps: float = 2.5, 
     frames = decode_sequence(Path("."), seq, fps, size)                 # [V, L, H, W, 3]
     idx = sample_indices(frames.shape[1], t, train=False)
     x = normalise_frames(resize_frames(frames[:, idx], image_size),
-                         float(norm.get("image_mean", 0.5)), float(norm.get("image_std", 0.5)))
+                         float(norm["image_mean"]), float(norm["image_std"]))
     model.eval()
     with torch.no_grad():
         out = model(x[None])

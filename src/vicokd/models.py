@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint as torch_checkpoint
 
+from .config import default, fill
 from .errors import VicokdError
 from .experiments import BACKBONES
 
@@ -45,33 +46,42 @@ OUTPUT_KEYS = ("sequence_logits", "frame_logits", "view_frame_logits",
 
 @dataclass
 class EncoderConfig:
-    """One transformers encoder: sizes for random init, or a local checkpoint directory."""
-    layers: int = 1
-    heads: int = 2
-    intermediate_size: int = 128
-    hidden_size: int | None = None      # None = the model's hidden_size
-    patch_size: int = 8
-    stride: int | None = None           # AST only: patch stride (None = patch_size, no overlap)
-    checkpoint: str | None = None       # a local directory (config.json + weights); never a hub id
+    """One transformers encoder: sizes for random init, or a local checkpoint directory.
+    Defaults: the schema's `model.vit` (and `model.patch_size`, `model.ast.stride`)."""
+    layers: int = default("model.vit.layers")
+    heads: int = default("model.vit.heads")
+    intermediate_size: int = default("model.vit.intermediate_size")
+    hidden_size: int | None = default("model.vit.hidden_size")   # None = the model's hidden_size
+    patch_size: int = default("model.patch_size")
+    stride: int | None = default("model.ast.stride")  # AST only: patch stride (None = patch_size)
+    checkpoint: str | None = default("model.vit.checkpoint")  # a local directory; never a hub id
+
+
+def encoder_config(section: dict, **over) -> EncoderConfig:
+    """EncoderConfig of a `model.vit`/`model.ast` section (keys of other encoders ignored)."""
+    names = {f.name for f in fields(EncoderConfig)}
+    return EncoderConfig(**{k: v for k, v in {**section, **over}.items() if k in names})
 
 
 @dataclass
 class AVModelConfig:
-    """Sizes shared by every backbone. `audio=False` builds the visual-only student."""
+    """Sizes shared by every backbone. `audio=False` builds the visual-only student.
+    Field defaults are the schema's (`model:` and `audio.mel_bins`)."""
     num_classes: int
-    mel_bins: int = 128
-    audio_length: int = 38              # L: fbank frames per decoded frame
-    frames: int = 16                    # T: frames sampled per sequence
-    image_size: int = 32                # ViT input (frames are resized on the fly)
-    hidden_size: int = 64               # D
-    vit: EncoderConfig = field(default_factory=lambda: EncoderConfig(patch_size=8))
-    ast: EncoderConfig = field(default_factory=lambda: EncoderConfig(patch_size=16))
-    attention_heads: int = 2            # cross-modal attention
-    temporal_layers: int = 1
-    temporal_heads: int = 2
-    dropout: float = 0.1
+    mel_bins: int = default("audio.mel_bins")
+    audio_length: int = 38              # L: fbank frames per decoded frame (derived, not config)
+    frames: int = default("model.frames")              # T: frames sampled per sequence
+    image_size: int = default("model.image_size")      # ViT input (resized on the fly)
+    hidden_size: int = default("model.hidden_size")    # D
+    vit: EncoderConfig = field(default_factory=lambda: encoder_config(
+        default("model.vit"), patch_size=default("model.patch_size")))
+    ast: EncoderConfig = field(default_factory=lambda: encoder_config(default("model.ast")))
+    attention_heads: int = default("model.attention_heads")   # cross-modal attention
+    temporal_layers: int = default("model.temporal.layers")
+    temporal_heads: int = default("model.temporal.heads")
+    dropout: float = default("model.dropout")
     audio: bool = True
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool = default("model.gradient_checkpointing")
     max_views: int = 16                 # size of the learned view embedding table
 
     @property
@@ -81,8 +91,8 @@ class AVModelConfig:
 
 @dataclass
 class MultiTransConfig(AVModelConfig):
-    fusion_layers: int = 1
-    fusion_heads: int = 2
+    fusion_layers: int = default("model.fusion.layers")
+    fusion_heads: int = default("model.fusion.heads")
 
     @property
     def backbone(self) -> str:
@@ -91,8 +101,8 @@ class MultiTransConfig(AVModelConfig):
 
 @dataclass
 class MultiASLConfig(AVModelConfig):
-    topk_divisor: int = 8               # k = max(1, T // topk_divisor)
-    action_selection_weight: float = 1.0
+    topk_divisor: int = default("model.topk_divisor")   # k = max(1, T // topk_divisor)
+    action_selection_weight: float = default("model.action_selection_weight")
 
     @property
     def backbone(self) -> str:
@@ -101,9 +111,9 @@ class MultiASLConfig(AVModelConfig):
 
 @dataclass
 class MultiTSFConfig(AVModelConfig):
-    device_layers: int = 1
-    device_heads: int = 2
-    presence_weight: float = 1.0
+    device_layers: int = default("model.fusion.layers")
+    device_heads: int = default("model.fusion.heads")
+    presence_weight: float = default("model.presence_weight")
 
     @property
     def backbone(self) -> str:
@@ -116,32 +126,25 @@ CONFIG_CLASSES = {"multitrans": MultiTransConfig, "multiasl": MultiASLConfig,
 
 def model_config(section: dict, backbone: str, num_classes: int, mel_bins: int,
                  audio_length: int, audio: bool = True) -> AVModelConfig:
-    """Build a backbone's dataclass config from the `model:` section of config.yaml."""
+    """Build a backbone's dataclass config from the `model:` section of config.yaml (keys not
+    given take the schema's defaults)."""
     if backbone not in CONFIG_CLASSES:
         raise VicokdError(f"config model: unknown backbone '{backbone}' (one of {', '.join(BACKBONES)})")
     cls = CONFIG_CLASSES[backbone]
-    names = {f.name for f in fields(cls)}
-    kwargs = {}
-    for key, value in section.items():
-        if key in ("vit", "ast"):
-            enc = {k: v for k, v in value.items() if k in {f.name for f in fields(EncoderConfig)}}
-            kwargs[key] = EncoderConfig(**enc)
-        elif key == "temporal":
-            kwargs["temporal_layers"] = value.get("layers", 1)
-            kwargs["temporal_heads"] = value.get("heads", 2)
-        elif key == "fusion" and backbone == "multitrans":
-            kwargs["fusion_layers"] = value.get("layers", 1)
-            kwargs["fusion_heads"] = value.get("heads", 2)
-        elif key == "fusion" and backbone == "multitsf":
-            kwargs["device_layers"] = value.get("layers", 1)
-            kwargs["device_heads"] = value.get("heads", 2)
-        elif key == "patch_size":
-            pass                        # the ViT's patch, applied below
-        elif key in names:
-            kwargs[key] = value
-    if "patch_size" in section:
-        kwargs.setdefault("vit", EncoderConfig(patch_size=8)).patch_size = int(section["patch_size"])
-    kwargs.pop("audio", None)
+    section = fill("model", section)
+    names = {f.name for f in fields(cls)} - {"vit", "ast", "audio", "num_classes", "mel_bins",
+                                             "audio_length"}
+    kwargs = {key: value for key, value in section.items() if key in names}
+    kwargs["vit"] = encoder_config(section["vit"], patch_size=section["patch_size"])
+    kwargs["ast"] = encoder_config(section["ast"])
+    kwargs["temporal_layers"] = section["temporal"]["layers"]
+    kwargs["temporal_heads"] = section["temporal"]["heads"]
+    if backbone == "multitrans":
+        kwargs["fusion_layers"] = section["fusion"]["layers"]
+        kwargs["fusion_heads"] = section["fusion"]["heads"]
+    elif backbone == "multitsf":
+        kwargs["device_layers"] = section["fusion"]["layers"]
+        kwargs["device_heads"] = section["fusion"]["heads"]
     return cls(num_classes=num_classes, mel_bins=mel_bins, audio_length=audio_length,
                audio=audio, **kwargs)
 

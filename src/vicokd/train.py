@@ -43,6 +43,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from .config import default, fill
 from .errors import VicokdError
 from .metrics import frame_mean_average_precision, mean_average_precision
 from .models import model_inputs, resolve_device
@@ -56,14 +57,15 @@ CURVE_COLUMNS = ("epoch", "train_loss", "test_map", "test_frame_map", "lr", "sec
 
 @dataclass
 class TrainConfig:
+    """Defaults: the schema's `teacher:` and `model:` keys (`student:` declares the same)."""
     epochs: int
     lr: float
-    weight_decay: float = 5.0e-4
-    batch_size: int = 8
-    seed: int = 0
-    device: str = "auto"
-    bf16: bool = False
-    workers: int = 0                    # DataLoader processes; 0 = read in the training process
+    weight_decay: float = default("teacher.weight_decay")
+    batch_size: int = default("teacher.batch_size")
+    seed: int = default("teacher.seed")
+    device: str = default("model.device")
+    bf16: bool = default("model.bf16")
+    workers: int = default("teacher.workers")  # DataLoader processes; 0 = the training process
     progress: bool = True
 
 
@@ -253,12 +255,13 @@ def fit(model, loss_fn: LossFn, train_set, test_set, cfg: TrainConfig, checkpoin
 
 def train_config(section: dict, model_section: dict) -> TrainConfig:
     """TrainConfig from a `teacher:`/`student:` section plus the device switches of `model:`."""
+    model_section = fill("model", model_section)
     return TrainConfig(epochs=int(section["epochs"]), lr=float(section["lr"]),
-                       weight_decay=float(section.get("weight_decay", 5.0e-4)),
-                       batch_size=int(section["batch_size"]), seed=int(section.get("seed", 0)),
-                       device=str(model_section.get("device", "auto")),
-                       bf16=bool(model_section.get("bf16", False)),
-                       workers=int(section.get("workers", 0)))
+                       weight_decay=float(section.get("weight_decay", TrainConfig.weight_decay)),
+                       batch_size=int(section["batch_size"]),
+                       seed=int(section.get("seed", TrainConfig.seed)),
+                       device=str(model_section["device"]), bf16=bool(model_section["bf16"]),
+                       workers=int(section.get("workers", TrainConfig.workers)))
 
 
 def as_dict(cfg: TrainConfig) -> dict:

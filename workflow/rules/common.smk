@@ -11,8 +11,12 @@ from snakemake.io import expand
 # parsing the workflow (every dry run) stays quick.
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from vicokd import experiments as grid
+from vicokd.errors import VicokdError
 
-grid.check_grid(config["experiments"])
+try:
+    grid.check_grid(config["experiments"])
+except VicokdError as exc:
+    sys.exit(f"vicokd: error: {exc}")
 HOMES = config["experiments"]["homes"]
 BACKBONES = config["experiments"]["backbones"]
 METHODS = config["experiments"]["methods"]
@@ -95,7 +99,7 @@ def true_boxes_path(env):
 def training_gpus():
     """1 when the config puts training on a GPU (model.device: cuda...), else 0; with
     `--resources gpu=1` that keeps two training jobs off one GPU."""
-    return 1 if str(config["model"].get("device", "auto")).startswith("cuda") else 0
+    return 1 if str(config["model"]["device"]).startswith("cuda") else 0
 
 
 def masks_input(env, backbone, method=None):
@@ -140,7 +144,7 @@ def probe_inputs(wildcards):
     env = wildcards.env
     inputs = {"frames": f"results/{env}/frames.h5", "labels": f"results/{env}/labels.h5",
               "split": f"results/{env}/split.json"}
-    if config["dataset"].get("require_audio", True):
+    if config["dataset"]["require_audio"]:
         inputs["audio"] = f"results/{env}/audio.h5"
     return inputs
 

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from ..config import fill
 from ..errors import VicokdError
 from ..storage import check_dataset, open_h5, read_json
 
@@ -273,10 +274,10 @@ def split_datasets(files: DataFiles, model_section: dict, seed: int, cache: bool
                    ) -> tuple[SequenceDataset, SequenceDataset]:
     """The train half (random sampling) and the test half (deterministic sampling) of a home,
     sized from the `model:` section (frames, image_size, normalize)."""
-    norm = model_section.get("normalize", {}) or {}
+    model_section = fill("model", model_section)
+    norm = model_section["normalize"]
     common = dict(frames=model_section["frames"], image_size=model_section["image_size"],
-                  seed=seed, image_mean=norm.get("image_mean", 0.5),
-                  image_std=norm.get("image_std", 0.5), fbank_mean=norm.get("fbank_mean"),
-                  fbank_std=norm.get("fbank_std"), cache=cache)
+                  seed=seed, image_mean=norm["image_mean"], image_std=norm["image_std"],
+                  fbank_mean=norm["fbank_mean"], fbank_std=norm["fbank_std"], cache=cache)
     return (SequenceDataset(files, "train", train=True, **common),
             SequenceDataset(files, "test", train=False, **common))

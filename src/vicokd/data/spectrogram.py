@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ..config import fill
 from ..storage import atomic_h5, write_dataset
 from .manifest import load_manifest
 from .media import frame_count, read_audio
@@ -36,14 +37,15 @@ def fbank_segments(segments: np.ndarray, audio: dict) -> np.ndarray:
     import torch
     from torchaudio.compliance import kaldi
 
+    audio = fill("audio", audio)
     out = []
     for seg in segments:
         wave = torch.from_numpy(np.ascontiguousarray(seg))[None]
         wave = wave - wave.mean()
         fb = kaldi.fbank(wave, htk_compat=True, sample_frequency=audio["sample_rate"], use_energy=False,
                          window_type="hanning", num_mel_bins=audio["mel_bins"], dither=0.0,
-                         frame_length=audio.get("frame_length_ms", 25),
-                         frame_shift=audio.get("frame_shift_ms", 10))
+                         frame_length=audio["frame_length_ms"],
+                         frame_shift=audio["frame_shift_ms"])
         out.append(fb.numpy())
     return np.stack(out).astype(np.float32)
 

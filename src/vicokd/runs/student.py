@@ -13,6 +13,7 @@ from dataclasses import asdict
 
 import torch
 
+from ..config import fill
 from ..data.dataset import DataFiles, split_datasets
 from ..distill import StudentConfig, check_student_teacher, freeze, make_student_loss
 from ..errors import VicokdError
@@ -70,6 +71,7 @@ def train_student(files: DataFiles, outputs: RunOutputs, model_section: dict,
     (all but `student`); the student itself never receives audio."""
     torch.set_num_threads(max(1, int(threads)))
     spec = get_method(method)
+    model_section, student_section = fill("model", model_section), fill("student", student_section)
     scfg = StudentConfig.from_section(student_section)
     if spec.needs_teacher and (teacher_path is None or files.audio is None):
         raise VicokdError(f"method '{method}' distills from the teacher: it needs the teacher's "
@@ -79,7 +81,7 @@ def train_student(files: DataFiles, outputs: RunOutputs, model_section: dict,
                           audio=None, masks=files.masks)
     tcfg = train_config({**student_section, "seed": int(seed)}, model_section)
     train_set, test_set = split_datasets(files, model_section, tcfg.seed,
-                                         bool(student_section.get("cache", False)))
+                                         bool(student_section["cache"]))
     teacher = None
     if spec.needs_teacher:
         teacher = load_teacher(teacher_path, backbone, train_set.classes,
