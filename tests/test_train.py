@@ -107,11 +107,12 @@ def test_checkpoint_from_another_config_is_an_error(home, tmp_path):
     assert "\n" not in str(err.value)
 
 
-def test_non_finite_loss_names_epoch_and_step(home, tmp_path):
+@pytest.mark.parametrize("backbone", ["multitrans", "multiasl", "multitsf"])
+def test_non_finite_loss_names_epoch_and_step(home, tmp_path, backbone):
+    nan = {"image_mean": float("nan"), "image_std": 0.5, "fbank_mean": None, "fbank_std": None}
     with pytest.raises(VicokdError, match=r"non-finite loss \(nan\) at epoch 1, step 1"):
-        train_teacher(home, outputs(tmp_path),
-                      tiny_model_section(normalize={"fbank_std": float("nan")}), TEACHER,
-                      "multitrans")
+        train_teacher(home, outputs(tmp_path, backbone),
+                      tiny_model_section(normalize=nan), TEACHER, backbone)
     # and nothing was written
     assert not list((tmp_path / "results" / "h").rglob("*.pt"))
 

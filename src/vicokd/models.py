@@ -21,7 +21,7 @@ Backbones (implementations in the style of the cited papers, not their code):
   per-view, per-frame human-presence head trained with BCE on the detection masks.
 
 `model(frames, fbank)` returns a dict with the keys in OUTPUT_KEYS (plus backbone extras:
-`actionness` [B, T] for multiasl, `presence_logits` [B, N, T] for multitsf);
+`actionness` [B, T] and its `actionness_logits` for multiasl, `presence_logits` [B, N, T] for multitsf);
 `model.auxiliary_loss(outputs, batch)` returns the backbone's own loss and its parts.
 """
 
@@ -360,10 +360,12 @@ class MultiASL(AVModel):
     def fuse(self, out):
         feats = out["F_fusion"].max(dim=1).values                       # [B, T, D]
         cas = self.classifier(feats)                                    # [B, T, C]
-        actionness = torch.sigmoid(self.actionness_head(feats)).squeeze(-1)   # [B, T]
+        actionness_logits = self.actionness_head(feats).squeeze(-1)            # [B, T]
+        actionness = torch.sigmoid(actionness_logits)
         idx = actionness.topk(self.topk(feats.shape[1]), dim=1).indices       # [B, k]
         picked = cas.gather(1, idx[..., None].expand(-1, -1, cas.shape[-1]))
-        return {"frame_logits": cas, "actionness": actionness, "selected_frames": idx,
+        return {"frame_logits": cas, "actionness": actionness,
+                "actionness_logits": actionness_logits, "selected_frames": idx,
                 "sequence_logits": picked.mean(1)}
 
     def auxiliary_loss(self, out, batch):
@@ -371,8 +373,9 @@ class MultiASL(AVModel):
         seq = batch["sequence_labels"].to(out["frame_logits"].device)   # [B, C]
         top = out["frame_logits"].detach().argmax(-1)                   # [B, T]
         target = seq.gather(1, top).float()                              # [B, T]
-        act = out["actionness"].float().clamp(1e-6, 1 - 1e-6)
-        loss = F.binary_cross_entropy(act, target)
+        # from the logits: stable, and a NaN gives a NaN loss (the training loop's one-line
+        # "non-finite loss") where F.binary_cross_entropy on probabilities would raise
+        loss = F.binary_cross_entropy_with_logits(out["actionness_logits"].float(), target)
         return self.cfg.action_selection_weight * loss, {"action_selection": float(loss.detach())}
 
 
