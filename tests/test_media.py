@@ -37,6 +37,18 @@ def test_decoded_frames_are_the_nearest_source_frames(tmp_path, fps):
     assert [read_index(f) for f in frames] == expected
 
 
+def test_every_size_the_schema_accepts_decodes(tmp_path):
+    """decord's own resize failed at 8, 16, 24, 48 and 72 px ("from_size == to_size"); every
+    size >= 8 (decode.size's minimum), smaller or larger than the source, decodes."""
+    path = write_mp4(tmp_path / "v.mp4", 40, 25, size=64, audio_seconds=0)
+    indices = np.arange(0, 40, 2)                     # more than one decode chunk
+    for size in list(range(8, 80)) + [96, 129, 224]:
+        frames = decode_frames(path, indices, size=size)
+        assert frames.shape == (len(indices), size, size, 3) and frames.dtype == np.uint8, size
+        if size >= 16:
+            assert [read_index(f) for f in frames] == indices.tolist(), size
+
+
 def test_probe_rejects_a_truncated_file(tmp_path):
     path = write_mp4(tmp_path / "v.mp4", 60, 25)
     data = path.read_bytes()

@@ -38,16 +38,13 @@ def _check_file(path: Path) -> None:
         raise VicokdError(f"{path}: empty file, not a readable mp4")
 
 
-def open_video(path: str | Path, size: int | None = None, threads: int = 1):
-    """A decord VideoReader, optionally resizing to `size` x `size` on decode."""
+def open_video(path: str | Path, threads: int = 1):
+    """A decord VideoReader of the file at its own frame size."""
     path = Path(path)
     _check_file(path)
     decord = _decord()
-    kwargs = {"num_threads": threads}
-    if size:
-        kwargs.update(width=size, height=size)
     try:
-        vr = decord.VideoReader(str(path), **kwargs)
+        vr = decord.VideoReader(str(path), num_threads=threads)
     except Exception as exc:  # decord raises its own DECORDError or RuntimeError
         raise VicokdError(f"{path}: unreadable or truncated video ({_short(exc)})") from None
     if len(vr) == 0:
@@ -118,13 +115,41 @@ def source_indices(count: int, decode_fps: float, source_fps: float, source_fram
     return np.clip(idx, 0, source_frames - 1)
 
 
+# Source frames decoded per decord call: bounds the memory of full-resolution frames.
+DECODE_CHUNK = 16
+
+
+def resize_square(frames: np.ndarray, size: int) -> np.ndarray:
+    """uint8 `[n, H, W, 3]` frames stretched to `size` x `size` (unchanged when already so):
+    area averaging when shrinking, bilinear when enlarging."""
+    n, h, w = frames.shape[:3]
+    if (h, w) == (size, size):
+        return frames
+    import cv2  # a dependency of ultralytics; imported late like decord
+
+    interpolation = cv2.INTER_AREA if h >= size and w >= size else cv2.INTER_LINEAR
+    out = np.empty((n, size, size, 3), dtype=np.uint8)
+    for i in range(n):
+        out[i] = cv2.resize(frames[i], (size, size), interpolation=interpolation)
+    return out
+
+
 def decode_frames(path: str | Path, indices: np.ndarray, size: int, threads: int = 1) -> np.ndarray:
-    """Decode only the listed source frames, resized to `size` square: uint8 `[len, size, size, 3]` RGB."""
-    vr = open_video(path, size=size, threads=threads)
-    try:
-        return vr.get_batch(list(map(int, indices))).asnumpy()
-    except Exception as exc:
-        raise VicokdError(f"{path}: frames do not decode ({_short(exc)})") from None
+    """Decode only the listed source frames, resized to `size` square: uint8 `[len, size, size, 3]` RGB.
+
+    Frames are decoded at the file's own size and resized here: decord's resize on decode
+    fails at some sizes (8, 16, 24, 48, 72 px: "from_size == to_size")."""
+    vr = open_video(path, threads=threads)
+    indices = [int(i) for i in indices]
+    out = np.empty((len(indices), size, size, 3), dtype=np.uint8)
+    for start in range(0, len(indices), DECODE_CHUNK):
+        part = indices[start:start + DECODE_CHUNK]
+        try:
+            frames = vr.get_batch(part).asnumpy()
+        except Exception as exc:
+            raise VicokdError(f"{path}: frames do not decode ({_short(exc)})") from None
+        out[start:start + len(part)] = resize_square(frames, size)
+    return out
 
 
 def _short(exc: Exception) -> str:
