@@ -159,3 +159,23 @@ def test_snakemake_stops_on_a_config_typo_with_one_line(tmp_path):
                       "valid key is 'teacher.epochs' (every key: "
                       "workflow/schemas/config.schema.yaml)"], proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def _reordered(value):
+    """The same mapping with every level's keys in reverse order."""
+    if isinstance(value, dict):
+        return {k: _reordered(value[k]) for k in reversed(list(value))}
+    return value
+
+
+def test_key_order_and_whole_numbers_do_not_change_the_checked_config():
+    """Rules' params are compared by repr: reordering keys, or 1 for 1.0, must not rerun."""
+    a = check_config(embedded())
+    other = _reordered(embedded())
+    other["teacher"]["lambda_seq"] = 1          # an int where the schema says number
+    other["model"]["dropout"] = 0.1
+    b = check_config(other)
+    for section in a:
+        assert repr(a[section]) == repr(b[section]), section
+    assert list(a["model"]) == sorted(a["model"]) and repr(b["teacher"]["lambda_seq"]) == "1.0"
+    assert a["dataset"]["classes"] == load(CONFIG)["dataset"]["classes"]   # lists keep order

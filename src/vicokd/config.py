@@ -5,7 +5,10 @@ reads it for everyone:
 
 - `check_config(config, files)`: what the Snakefile runs first. An unknown key in any section is
   a one-line VicokdError naming the key, the closest valid one and the config file that has it;
-  a wrong type or range likewise; then the defaults are filled in, so every rule sees every key.
+  a wrong type or range likewise; then the defaults are filled in, so every rule sees every key,
+  and the config is made canonical (keys sorted, whole numbers of `number` keys as floats): a
+  rule's params are compared by their repr, so the same settings written in another key order
+  or as `1` for `1.0` must not rerun anything.
 - `fill(section, values)`: one section's values over its defaults (for library entry points
   that are also called with partial sections, e.g. by tests).
 - `default("model.frames")`: one key's default, for the dataclass configs' field defaults, so
@@ -152,7 +155,36 @@ def check_config(config: dict, files=()) -> dict:
         else:
             where = _where(files, keys)
         raise VicokdError(f"{where}: config key '{_dotted(keys)}': {_short(error.message)}")
+    return canonical(config)
+
+
+def canonical(config: dict, node: dict | None = None) -> dict:
+    """`config` in place with every mapping's keys sorted and the whole numbers of keys the
+    schema types `number` as floats; lists keep their order (it is meaningful)."""
+    node = schema() if node is None else node
+    _canonical(node, config)
     return config
+
+
+def _canonical(node: dict, value):
+    if isinstance(value, dict):
+        props = node.get("properties", {})
+        extra = node.get("additionalProperties")
+        items = sorted(value.items(), key=lambda kv: str(kv[0]))
+        value.clear()
+        for key, sub in items:
+            sub_node = props.get(key, extra if isinstance(extra, dict) else {})
+            value[key] = _canonical(sub_node, sub)
+        return value
+    if isinstance(value, list):
+        items = node.get("items", {})
+        return [_canonical(items if isinstance(items, dict) else {}, v) for v in value]
+    types = node.get("type")
+    types = [types] if isinstance(types, str) else (types or [])
+    if "number" in types and "integer" not in types and isinstance(value, int) \
+            and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 def _short(message: str, limit: int = 200) -> str:
