@@ -3,14 +3,19 @@
 Every artifact is written to a temporary file beside its final path and renamed into place
 only when complete, so an interrupted job never leaves a file that looks finished.
 Every HDF5 file carries: `kind`, `vicokd_version`, `config` (the JSON of the config section
-that made it) and, per dataset, `axes` (the names of its dimensions).
+that made it), `created` (a stamp unique to each write) and, per dataset, `axes` (the names of
+its dimensions). `artifact_identity` tells one write of an artifact from another (a training
+checkpoint resumes only onto the same inputs).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import time
+import uuid
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -44,6 +49,7 @@ def atomic_h5(path: str | os.PathLike, kind: str, config: dict | None = None,
             f.attrs["kind"] = kind
             f.attrs["vicokd_version"] = __version__
             f.attrs["config"] = json.dumps(config or {}, sort_keys=True)
+            f.attrs["created"] = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {uuid.uuid4().hex}"
             for key, value in attrs.items():
                 f.attrs[key] = value
             yield f
@@ -112,6 +118,25 @@ def check_dataset(path, ds: h5py.Dataset, ndim: int, dtype, fixed: dict[int, int
     for axis, size in (fixed or {}).items():
         if ds.shape[axis] != size:
             raise VicokdError(f"{where}: expected size {size} on axis {axis}, found shape {ds.shape}")
+
+
+def artifact_identity(path: str | os.PathLike) -> str:
+    """What tells this write of an artifact from any other: an HDF5 file's kind, config and
+    `created` stamp (size and modification time for files older than the stamp); the SHA-256
+    of any other file (split.json, a teacher's model.pt)."""
+    p = Path(path)
+    if h5py.is_hdf5(p):
+        with h5py.File(p, "r") as f:
+            stamp = f.attrs.get("created")
+            if stamp is None:
+                st = p.stat()
+                stamp = f"size {st.st_size} mtime {st.st_mtime_ns}"
+            return f"{f.attrs.get('kind')} {f.attrs.get('config')} {stamp}"
+    digest = hashlib.sha256()
+    with open(p, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return f"sha256 {digest.hexdigest()}"
 
 
 def section_of(f: h5py.File) -> dict:

@@ -18,8 +18,10 @@ Interface (read top to bottom):
   (Snakemake deletes those before a job runs), e.g.
   `results/checkpoints/{env}/{backbone}/{run}/last.pt`. When the file exists, training resumes
   from it: model, optimiser, scheduler, history and every RNG state, so a killed job run again
-  ends with the same metrics as an uninterrupted one. A checkpoint whose `fingerprint` (a JSON-able
-  dict of everything that defines the run) differs is a one-line VicokdError.
+  ends with the same metrics as an uninterrupted one. The `fingerprint` (a JSON-able dict of
+  everything that defines the run) says what may resume: made by another config, it is a
+  one-line VicokdError; made on other input data (its DATA_KEYS, e.g. `inputs`, the identity of
+  each input artifact, differ: an upstream stage reran), the run starts afresh with a warning.
 - Adam (weight decay), cosine annealing over the epochs, one scheduler step per epoch; after
   every epoch an evaluation on `test_set` (sequence and frame mAP); tqdm shows loss and mAP.
 - A NaN/inf loss stops with a VicokdError naming the epoch and step.
@@ -166,7 +168,14 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, epoch: int, curve: 
                     "fingerprint": canonical(fingerprint)}, tmp)
 
 
-def load_checkpoint(path: Path, fingerprint: dict, device) -> dict:
+# Fingerprint keys that say which data a run reads, not how it trains: a checkpoint made on
+# other data (an upstream stage reran) is stale, not a fault; the run starts afresh with a warning.
+DATA_KEYS = ("inputs", "classes", "audio_shape", "train", "test")
+
+
+def load_checkpoint(path: Path, fingerprint: dict, device) -> dict | None:
+    """The state saved in `path`; None (and a warning) when it was made on other input data;
+    a one-line VicokdError when it was made by another config or is unreadable."""
     try:
         state = torch.load(path, map_location=device, weights_only=False)
         found = state["fingerprint"]
@@ -176,6 +185,13 @@ def load_checkpoint(path: Path, fingerprint: dict, device) -> dict:
     if found != canonical(fingerprint):
         old, new = json.loads(found), json.loads(canonical(fingerprint))
         keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if keys and set(keys) <= set(DATA_KEYS):
+            changed = sorted(set(old.get("inputs") or {}) | set(new.get("inputs") or {}))
+            changed = [n for n in changed if (old.get("inputs") or {}).get(n)
+                       != (new.get("inputs") or {}).get(n)]
+            log.warning("%s: checkpoint made on other input data (differs in: %s); starting "
+                        "afresh", path, ", ".join(changed or keys))
+            return None
         raise VicokdError(f"{path}: checkpoint was made by another config (differs in: "
                           f"{', '.join(keys) or 'layout'}); delete it to start over")
     return state
@@ -192,8 +208,8 @@ def fit(model, loss_fn: LossFn, train_set, test_set, cfg: TrainConfig, checkpoin
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1))
     curve: list[dict] = []
     start = 0
-    if checkpoint_path.is_file():
-        state = load_checkpoint(checkpoint_path, fingerprint, device)
+    state = load_checkpoint(checkpoint_path, fingerprint, device) if checkpoint_path.is_file() else None
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

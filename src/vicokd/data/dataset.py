@@ -34,7 +34,7 @@ from torch.utils.data import Dataset
 
 from ..config import fill
 from ..errors import VicokdError
-from ..storage import check_dataset, open_h5, read_json
+from ..storage import artifact_identity, check_dataset, open_h5, read_json
 
 # AST's published fbank statistics (AudioSet); config may override them.
 FBANK_MEAN = -4.2677393
@@ -84,6 +84,13 @@ class DataFiles:
     split: str
     audio: str | None = None            # None: visual-only (student) data
     masks: str | None = None
+
+
+def input_identity(files: DataFiles, **more: str | None) -> dict:
+    """{name: storage.artifact_identity} of every artifact a run reads (and of `more` paths, e.g.
+    the teacher's model.pt): what a checkpoint must match to resume (vicokd.train.DATA_KEYS)."""
+    paths = {**{k: v for k, v in vars(files).items()}, **more}
+    return {name: artifact_identity(path) for name, path in sorted(paths.items()) if path}
 
 
 @dataclass

@@ -7,14 +7,13 @@ job run again resumes from it, and it is deleted once the outputs are complete).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import asdict
 
 import torch
 
 from ..config import fill
-from ..data.dataset import DataFiles, split_datasets
+from ..data.dataset import DataFiles, input_identity, split_datasets
 from ..distill import StudentConfig, check_student_teacher, freeze, make_student_loss
 from ..errors import VicokdError
 from ..experiments import get_method
@@ -32,15 +31,6 @@ STUDENT_INIT_OFFSET = 1_000_003
 
 def student_init_seed(seed: int) -> int:
     return STUDENT_INIT_OFFSET + int(seed)
-
-
-def file_digest(path) -> str:
-    """sha256 of a file: ties a checkpoint to the exact teacher it was distilled from."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_teacher(path, backbone: str, classes: list[str], device) -> torch.nn.Module:
@@ -102,7 +92,7 @@ def train_student(files: DataFiles, outputs: RunOutputs, model_section: dict,
                    "backbone": backbone, "method": method, "supervision": supervision,
                    "seed": int(seed),
                    "classes": train_set.classes, "train": train_set.ids, "test": test_set.ids,
-                   "teacher": file_digest(teacher_path) if teacher is not None else None}
+                   "inputs": input_identity(files, teacher=teacher_path if teacher else None)}
     config = {"model": model_section, "student": student_section, "backbone": backbone,
               "method": method, "supervision": supervision, "seed": int(seed)}
     ckpt = checkpoint_path(outputs.model)

@@ -8,7 +8,7 @@ import logging
 import torch
 
 from ..config import fill
-from ..data.dataset import DataFiles, split_datasets
+from ..data.dataset import DataFiles, input_identity, split_datasets
 from ..distill import supervised_loss_fn
 from ..models import build_model, model_config
 from ..runner import optional_input
@@ -37,7 +37,7 @@ def train_teacher(files: DataFiles, outputs: RunOutputs, model_section: dict,
     fingerprint = {"model": model_section, "backbone": backbone,
                    "teacher": without_speed_options(teacher_section),
                    "classes": train_set.classes, "audio_shape": list(train_set.audio_shape),
-                   "train": train_set.ids, "test": test_set.ids}
+                   "train": train_set.ids, "test": test_set.ids, "inputs": input_identity(files)}
     ckpt = checkpoint_path(outputs.model)
     log.info("teacher %s: %d train / %d test sequences, %d views, %d classes, checkpoint %s",
              backbone, len(train_set), len(test_set), train_set.views, train_set.num_classes, ckpt)

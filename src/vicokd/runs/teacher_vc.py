@@ -10,7 +10,7 @@ import logging
 import torch
 
 from ..config import fill
-from ..data.dataset import DataFiles, split_datasets
+from ..data.dataset import DataFiles, input_identity, split_datasets
 from ..distill import make_teacher_vc_loss
 from ..experiments import TEACHER_VC
 from ..models import build_model, model_config
@@ -40,7 +40,7 @@ def train_teacher_vc(files: DataFiles, outputs: RunOutputs, model_section: dict,
     fingerprint = {"model": model_section, "teacher": without_speed_options(teacher_section),
                    "backbone": backbone, "vc_weight": vc_weight, "classes": train_set.classes,
                    "audio_shape": list(train_set.audio_shape), "train": train_set.ids,
-                   "test": test_set.ids}
+                   "test": test_set.ids, "inputs": input_identity(files)}
     config = {"model": model_section, "teacher": teacher_section, "backbone": backbone,
               "method": TEACHER_VC}
     log.info("teacher-vc %s: vc weight %g, %d train / %d test sequences", backbone, vc_weight,
