@@ -49,6 +49,18 @@ def test_every_size_the_schema_accepts_decodes(tmp_path):
             assert [read_index(f) for f in frames] == indices.tolist(), size
 
 
+@pytest.mark.parametrize("source", [16, 48, 72])
+def test_sources_of_a_width_decord_cannot_hand_over_probe_and_decode(tmp_path, source):
+    """A 48 px wide recording failed as 'truncated' in the probe, and in decoding."""
+    path = write_mp4(tmp_path / "v.mp4", 30, 25, size=source, audio_seconds=0)
+    info = probe(path, 16000, need_audio=False)
+    assert info.frames == 30
+    frames = decode_frames(path, np.arange(0, 30, 3), size=source)
+    assert frames.shape == (10, source, source, 3)
+    if source >= 16:
+        assert [read_index(f) for f in frames] == list(range(0, 30, 3))
+
+
 def test_probe_rejects_a_truncated_file(tmp_path):
     path = write_mp4(tmp_path / "v.mp4", 60, 25)
     data = path.read_bytes()

@@ -38,13 +38,45 @@ def _check_file(path: Path) -> None:
         raise VicokdError(f"{path}: empty file, not a readable mp4")
 
 
+# Frame widths whose copy out of decord 0.6.0 fails ("from_size == to_size ... The size must
+# exactly match"), whatever the source or height: measured for every width from 2 to 2100 px.
+DECORD_BAD_WIDTHS = frozenset({2, 3, 4, 6, 8, 12, 16, 24, 48, 72})
+
+
+def decodable_width(width: int) -> int:
+    """`width`, or for a width decord cannot hand over, its smallest multiple that it can."""
+    k = 1
+    while width * k in DECORD_BAD_WIDTHS:
+        k += 1
+    return width * k
+
+
+def _video_size(path: Path) -> tuple[int, int]:
+    """(width, height) of the video stream, from the container header (PyAV)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            ctx = container.streams.video[0].codec_context
+            return int(ctx.width), int(ctx.height)
+    except IndexError:
+        raise VicokdError(f"{path}: no video stream") from None
+    except Exception as exc:
+        raise VicokdError(f"{path}: unreadable or truncated video ({_short(exc)})") from None
+
+
 def open_video(path: str | Path, threads: int = 1):
-    """A decord VideoReader of the file at its own frame size."""
+    """A decord VideoReader of the file at its own frame size (wider only where decord cannot
+    hand over frames of that width: DECORD_BAD_WIDTHS)."""
     path = Path(path)
     _check_file(path)
     decord = _decord()
+    width, height = _video_size(path)
+    size = {}
+    if decodable_width(width) != width:
+        size = {"width": decodable_width(width), "height": height}
     try:
-        vr = decord.VideoReader(str(path), num_threads=threads)
+        vr = decord.VideoReader(str(path), num_threads=threads, **size)
     except Exception as exc:  # decord raises its own DECORDError or RuntimeError
         raise VicokdError(f"{path}: unreadable or truncated video ({_short(exc)})") from None
     if len(vr) == 0:
@@ -138,7 +170,7 @@ def decode_frames(path: str | Path, indices: np.ndarray, size: int, threads: int
     """Decode only the listed source frames, resized to `size` square: uint8 `[len, size, size, 3]` RGB.
 
     Frames are decoded at the file's own size and resized here: decord's resize on decode
-    fails at some sizes (8, 16, 24, 48, 72 px: "from_size == to_size")."""
+    fails at some sizes (8, 16, 24, 48, 72 px: "from_size == to_size", DECORD_BAD_WIDTHS)."""
     vr = open_video(path, threads=threads)
     indices = [int(i) for i in indices]
     out = np.empty((len(indices), size, size, 3), dtype=np.uint8)
