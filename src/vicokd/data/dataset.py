@@ -123,6 +123,8 @@ class SequenceDataset(Dataset):
         self.ids = self._split_ids()
         self.sequences, self.classes, self.num_classes, self.audio_shape = self._check()
         self.views = self.sequences[0].views
+        # the decode rate and size frames.h5 was made at (recorded in model.pt for deployment)
+        self.decode = self._decode_attrs()
 
     # -- checks made once, before any training step -------------------------------------------
     def _split_ids(self) -> list[str]:
@@ -133,6 +135,11 @@ class SequenceDataset(Dataset):
         if not ids:
             raise VicokdError(f"{self.files.split}: the '{self.subset}' split is empty")
         return ids
+
+    def _decode_attrs(self) -> dict:
+        with open_h5(self.files.frames, "frames") as f:
+            return {k: f.attrs[k].item() if hasattr(f.attrs[k], "item") else f.attrs[k]
+                    for k in ("fps", "size") if k in f.attrs}
 
     def _check(self):
         names = [("frames", self.files.frames), ("labels", self.files.labels)]
