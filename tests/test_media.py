@@ -99,3 +99,32 @@ def test_fbank_segments_shape_and_tone(tmp_path):
     # A 1 kHz tone: the loudest mel bin sits in the same place in every segment.
     peaks = fb[1:4].mean(axis=1).argmax(axis=1)
     assert len(set(peaks.tolist())) == 1
+
+
+def test_a_truncated_file_says_so_in_one_line_without_decoder_noise(tmp_path, capfd):
+    """A file whose header is whole but whose data end early: FFmpeg's and decord's own lines
+    ('partial file', '[hh:mm:ss] video_reader.cc:486: ...') came before the one-line error."""
+    import av
+
+    path = tmp_path / "front.mp4"
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as c:
+        vs = c.add_stream("libx264", rate=25)
+        vs.width = vs.height = 64
+        vs.pix_fmt = "yuv420p"
+        rng = np.random.default_rng(0)
+        for _ in range(100):
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8),
+                                               format="rgb24")
+            for packet in vs.encode(frame):
+                c.mux(packet)
+        for packet in vs.encode():
+            c.mux(packet)
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) * 2 // 3])
+    capfd.readouterr()
+    with pytest.raises(VicokdError) as err:
+        probe(path, 16000, need_audio=False)
+    assert str(err.value).startswith(f"{path}: unreadable or truncated video (")
+    assert "video_reader.cc" not in str(err.value)
+    out, errs = capfd.readouterr()
+    assert out == "" and errs == "", errs

@@ -11,6 +11,7 @@ checkpoint resumes only onto the same inputs).
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -28,16 +29,73 @@ from .errors import VicokdError
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds.
+
+    Temporary files of earlier writers that were killed (their process is gone) are removed
+    first. A full disk or a read-only folder is a one-line VicokdError naming `path`."""
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise VicokdError(f"{final.parent}: cannot create the folder ({exc.strerror})") from None
+    remove_stale_temporaries(final)
     tmp = final.with_name(f".{final.name}.tmp{os.getpid()}")
     try:
         yield tmp
         os.replace(tmp, final)
+    except Exception as exc:
+        fault = write_fault(final.parent, exc)
+        if fault:
+            raise VicokdError(f"{final}: cannot be written: {fault}") from None
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(final: Path) -> None:
+    """Delete `.{name}.tmp<pid>` files beside `final` whose writer is no longer running (a
+    killed job leaves its temporary file; Snakemake does not know it)."""
+    for old in final.parent.glob(f".{final.name}.tmp*"):
+        pid = old.name[len(f".{final.name}.tmp"):]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            old.unlink(missing_ok=True)
+
+
+# Free space under which a failed write is put down to a full disk.
+LOW_SPACE_BYTES = 1 << 20
+WRITE_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
+                errno.EROFS: "read-only file system"}
+
+
+def write_fault(folder: Path, exc: Exception) -> str | None:
+    """Why writing into `folder` failed, when the folder is at fault (full disk, read-only,
+    not writable), else None. Writers fail in many ways (h5py's OSError without a file name,
+    torch.save's RuntimeError), so the folder itself is looked at too."""
+    code = getattr(exc, "errno", None)
+    if code in WRITE_ERRNOS:
+        return WRITE_ERRNOS[code]
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return None
+    if st.f_flag & os.ST_RDONLY:
+        return WRITE_ERRNOS[errno.EROFS]
+    if st.f_bavail * st.f_frsize < LOW_SPACE_BYTES:
+        return f"{WRITE_ERRNOS[errno.ENOSPC]} ({st.f_bavail * st.f_frsize // 1024} KiB free)"
+    if code in (errno.EACCES, errno.EPERM) and not os.access(folder, os.W_OK):
+        return "permission denied"
+    return None
 
 
 @contextlib.contextmanager

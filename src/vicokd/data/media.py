@@ -6,7 +6,12 @@ Every failure of the underlying decoder becomes a one-line VicokdError naming th
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import re
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +33,26 @@ class MediaInfo:
 def _decord():
     import decord  # imported late: it costs time and is only needed by the media stages
 
+    decord.logging.set_level(decord.logging.QUIET)    # FFmpeg's own messages
     return decord
+
+
+@contextlib.contextmanager
+def _native_stderr_to_nowhere():
+    """What the decoder's C++ code prints while the block runs (decord's "[12:00:00] ...cc:486:
+    Error: ..." lines) goes to a discarded file, not the terminal: a fault is reported by the
+    one-line error alone, which carries the decoder's reason."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
 
 
 def _check_file(path: Path) -> None:
@@ -76,7 +100,8 @@ def open_video(path: str | Path, threads: int = 1):
     if decodable_width(width) != width:
         size = {"width": decodable_width(width), "height": height}
     try:
-        vr = decord.VideoReader(str(path), num_threads=threads, **size)
+        with _native_stderr_to_nowhere():
+            vr = decord.VideoReader(str(path), num_threads=threads, **size)
     except Exception as exc:  # decord raises its own DECORDError or RuntimeError
         raise VicokdError(f"{path}: unreadable or truncated video ({_short(exc)})") from None
     if len(vr) == 0:
@@ -90,8 +115,9 @@ def read_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     _check_file(path)
     decord = _decord()
     try:
-        ar = decord.AudioReader(str(path), sample_rate=sample_rate, mono=True)
-        samples = ar[:].asnumpy()
+        with _native_stderr_to_nowhere():
+            ar = decord.AudioReader(str(path), sample_rate=sample_rate, mono=True)
+            samples = ar[:].asnumpy()
     except Exception as exc:
         msg = _short(exc)
         if "audio" in msg.lower() and ("stream" in msg.lower() or "find" in msg.lower()):
@@ -121,7 +147,8 @@ def probe(path: str | Path, sample_rate: int, need_audio: bool) -> MediaInfo:
     if not fps > 0:
         raise VicokdError(f"{path}: video stream reports no frame rate")
     try:  # a truncated file often opens but fails on its last frames
-        vr.get_batch([frames - 1])
+        with _native_stderr_to_nowhere():
+            vr.get_batch([frames - 1])
     except Exception as exc:
         raise VicokdError(f"{path}: truncated video, frame {frames - 1} does not decode ({_short(exc)})") from None
     audio_duration = None
@@ -177,7 +204,8 @@ def decode_frames(path: str | Path, indices: np.ndarray, size: int, threads: int
     for start in range(0, len(indices), DECODE_CHUNK):
         part = indices[start:start + DECODE_CHUNK]
         try:
-            frames = vr.get_batch(part).asnumpy()
+            with _native_stderr_to_nowhere():
+                frames = vr.get_batch(part).asnumpy()
         except Exception as exc:
             raise VicokdError(f"{path}: frames do not decode ({_short(exc)})") from None
         out[start:start + len(part)] = resize_square(frames, size)
@@ -185,5 +213,6 @@ def decode_frames(path: str | Path, indices: np.ndarray, size: int, threads: int
 
 
 def _short(exc: Exception) -> str:
-    text = " ".join(str(exc).split())
+    """The decoder's reason in one line, without decord's "[hh:mm:ss] file.cc:123: " prefix."""
+    text = re.sub(r"\[\d\d:\d\d:\d\d\] \S+:\d+: ", "", " ".join(str(exc).split()))
     return text[:200] if text else type(exc).__name__
