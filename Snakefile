@@ -1,7 +1,10 @@
 # vicokd: View-aware Cross-modal Knowledge Distillation, from recordings to the paper's tables.
 # Run `snakemake --cores 8 results/table1.csv`; see the README for everything else.
 
-from snakemake.utils import min_version, validate
+import os
+import sys
+
+from snakemake.utils import min_version
 
 min_version("8.0")
 
@@ -9,7 +12,17 @@ min_version("8.0")
 configfile: "config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+# Every key checked against workflow/schemas/config.schema.yaml (unknown keys and wrong values
+# stop here, in one line), and its defaults filled in: vicokd.config, from this checkout's src/.
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+from vicokd.config import check_config
+from vicokd.errors import VicokdError
+
+try:
+    cli_files = list(workflow.overwrite_configfiles or [])  # they win over configfile: above
+    check_config(config, [f for f in workflow.configfiles if f not in cli_files] + cli_files)
+except VicokdError as exc:
+    sys.exit(f"vicokd: error: {exc}")
 
 
 include: "workflow/rules/common.smk"

@@ -46,6 +46,19 @@ def test_activitynet_reader_groups_views_by_pattern(tmp_path):
     assert len(seqs[0].segments) == 1                 # the views share one labelled segment
 
 
+@pytest.mark.parametrize("item, fault", [
+    ({"path": 5}, "'recid000_front' path is not a file name (5)"),
+    ({"video": ""}, "'recid000_front' video is not a file name ('')"),
+    ({"path": ["a.mp4"]}, "path is not a file name (['a.mp4'])"),
+])
+def test_activitynet_view_file_must_be_a_file_name(tmp_path, item, fault):
+    """`"path": 5` passed the reader and failed later, far from the file that was wrong."""
+    db = {"database": {"recid000_front": {"annotations": [], **item}}}
+    with pytest.raises(VicokdError) as err:
+        read_annotations(write(tmp_path, "b.json", db), "activitynet", CLASSES)
+    assert str(err.value).startswith(f"{tmp_path / 'b.json'}: ") and fault in str(err.value)
+
+
 @pytest.mark.parametrize("content, fault", [
     ("{not json", "not valid JSON"),
     (json.dumps({"a": 1}), "expected a JSON list"),

@@ -22,7 +22,7 @@ def test_predict_scores_every_class_of_a_sequence(tiny_run, tmp_path):
     videos = [tiny_run / manifest["root"] / v for v in seq["views"]]
     model = tiny_run / "results/home1/multiasl/vicokd-sequence-seed0/model.pt"
     out = tmp_path / "scores.json"
-    proc = run_cli("predict", model, *videos, "--size", 64, "--out", out, cwd=tmp_path)
+    proc = run_cli("predict", model, *videos, "--out", out, cwd=tmp_path)   # the model's size
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
     assert result["classes"] == manifest["classes"]
@@ -37,6 +37,8 @@ def test_predict_refuses_a_teacher_and_a_missing_video(tiny_run, tmp_path):
     proc = run_cli("predict", teacher, tmp_path / "x.mp4", cwd=tmp_path)
     assert proc.returncode == 2 and "an audio-visual teacher" in proc.stderr
     student = tiny_run / "results/home1/multiasl/student-frame-seed0/model.pt"
-    proc = run_cli("predict", student, tmp_path / "gone.mp4", cwd=tmp_path)
+    manifest = json.loads((tiny_run / "results/home1/manifest.json").read_text())
+    videos = [tiny_run / manifest["root"] / v for v in manifest["sequences"][0]["views"]]
+    proc = run_cli("predict", student, *videos[:-1], tmp_path / "gone.mp4", cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"vicokd: error: {tmp_path / 'gone.mp4'}: video file not found"

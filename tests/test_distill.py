@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from vicokd.distill import (StudentConfig, batch_for_student, distillation_terms, make_student_loss,
-                            make_teacher_vc_loss)
+                            make_teacher_vc_loss, supervised_loss_fn)
 from test_experiments import EXPECTED_TERMS
 from vicokd.errors import VicokdError
 from vicokd.experiments import METHODS
@@ -15,7 +15,7 @@ from vicokd.losses import (feature_distillation, logit_distillation, two_way_los
 from vicokd.models import build_model, model_config
 
 B, N, T, C, S, L, M = 2, 3, 8, 5, 16, 8, 16
-SECTION = {"frames": T, "image_size": S, "patch_size": 8, "hidden_size": 16,
+SECTION = {"encoders": "finetune", "frames": T, "image_size": S, "patch_size": 8, "hidden_size": 16,
            "vit": {"layers": 1, "heads": 2, "intermediate_size": 32},
            "ast": {"layers": 1, "heads": 2, "intermediate_size": 32, "patch_size": 8},
            "temporal": {"layers": 1, "heads": 2}, "fusion": {"layers": 1, "heads": 2},
@@ -223,3 +223,31 @@ def test_teacher_vc_loss_adds_vc():
     with_vc, parts_vc = make_teacher_vc_loss(1.0, 2.0)(teacher, batch)
     assert parts_vc["vc"] > 0
     assert with_vc.item() == pytest.approx(base.item() + 2.0 * parts_vc["vc"], rel=1e-5)
+
+
+@pytest.fixture(scope="module")
+def models_of():
+    cache = {}
+
+    def get(backbone):
+        if backbone not in cache:
+            cache[backbone] = make_models(backbone)
+        return cache[backbone]
+    return get
+
+
+@pytest.mark.parametrize("backbone", ["multitrans", "multiasl", "multitsf"])
+@pytest.mark.parametrize("run", ["teacher", "teacher-vc", *METHODS])
+def test_nan_inputs_give_a_nan_loss_never_an_exception(models_of, backbone, run):
+    """The training loop's one-line 'non-finite loss' needs the loss to come back: no loss
+    piece may raise on NaN (MultiASL's action-selection BCE on probabilities did)."""
+    teacher, student = models_of(backbone)
+    batch = make_batch()
+    batch["frames"] = torch.full_like(batch["frames"], float("nan"))
+    if run == "teacher":
+        loss, _ = supervised_loss_fn()(teacher, batch)
+    elif run == "teacher-vc":
+        loss, _ = make_teacher_vc_loss(1.0, 1.0)(teacher, batch)
+    else:
+        loss, _ = make_student_loss(run, "frame", StudentConfig(), teacher)(student, batch)
+    assert not torch.isfinite(loss)

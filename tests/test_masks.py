@@ -10,6 +10,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fabricate import fabricate_home  # noqa: E402
@@ -245,6 +246,20 @@ def test_non_detection_weights_are_an_error(tmp_path, random_person_weights):
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(VicokdError, match="junk.pt: not loadable"):
         load_detector(junk)
+
+
+def test_foreign_weights_never_advise_a_command_that_downloads(tmp_path, capfd):
+    """Ultralytics' own message advised 'yolo predict model=yolo26n.pt' (a download)."""
+    for name, obj in (("state.pt", {"model_state": {"w": torch.zeros(3)}}),
+                      ("module.pt", torch.nn.Linear(2, 2))):
+        torch.save(obj, tmp_path / name)
+        with pytest.raises(VicokdError) as err:
+            load_detector(tmp_path / name)
+        msg = str(err.value)
+        assert msg.startswith(f"{tmp_path / name}: not loadable as YOLO weights")
+        assert "masks.weights must be a detection checkpoint" in msg
+        assert "yolo predict" not in msg and "official Ultralytics model" not in msg, msg
+    assert "model.save" not in capfd.readouterr().err
 
 
 def test_cuda_demanded_without_gpu_is_an_error(tmp_path, random_person_weights):

@@ -37,6 +37,30 @@ def test_decoded_frames_are_the_nearest_source_frames(tmp_path, fps):
     assert [read_index(f) for f in frames] == expected
 
 
+def test_every_size_the_schema_accepts_decodes(tmp_path):
+    """decord's own resize failed at 8, 16, 24, 48 and 72 px ("from_size == to_size"); every
+    size >= 8 (decode.size's minimum), smaller or larger than the source, decodes."""
+    path = write_mp4(tmp_path / "v.mp4", 40, 25, size=64, audio_seconds=0)
+    indices = np.arange(0, 40, 2)                     # more than one decode chunk
+    for size in list(range(8, 80)) + [96, 129, 224]:
+        frames = decode_frames(path, indices, size=size)
+        assert frames.shape == (len(indices), size, size, 3) and frames.dtype == np.uint8, size
+        if size >= 16:
+            assert [read_index(f) for f in frames] == indices.tolist(), size
+
+
+@pytest.mark.parametrize("source", [16, 48, 72])
+def test_sources_of_a_width_decord_cannot_hand_over_probe_and_decode(tmp_path, source):
+    """A 48 px wide recording failed as 'truncated' in the probe, and in decoding."""
+    path = write_mp4(tmp_path / "v.mp4", 30, 25, size=source, audio_seconds=0)
+    info = probe(path, 16000, need_audio=False)
+    assert info.frames == 30
+    frames = decode_frames(path, np.arange(0, 30, 3), size=source)
+    assert frames.shape == (10, source, source, 3)
+    if source >= 16:
+        assert [read_index(f) for f in frames] == list(range(0, 30, 3))
+
+
 def test_probe_rejects_a_truncated_file(tmp_path):
     path = write_mp4(tmp_path / "v.mp4", 60, 25)
     data = path.read_bytes()
@@ -88,3 +112,32 @@ def test_one_pass_fbank_equals_the_per_segment_fbank(samples, count, fps):
     fast = fbank_of_segments(wave, count, fps, audio)
     assert fast.shape == slow.shape
     np.testing.assert_allclose(fast, slow, atol=2e-3)
+
+
+def test_a_truncated_file_says_so_in_one_line_without_decoder_noise(tmp_path, capfd):
+    """A file whose header is whole but whose data end early: FFmpeg's and decord's own lines
+    ('partial file', '[hh:mm:ss] video_reader.cc:486: ...') came before the one-line error."""
+    import av
+
+    path = tmp_path / "front.mp4"
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as c:
+        vs = c.add_stream("libx264", rate=25)
+        vs.width = vs.height = 64
+        vs.pix_fmt = "yuv420p"
+        rng = np.random.default_rng(0)
+        for _ in range(100):
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8),
+                                               format="rgb24")
+            for packet in vs.encode(frame):
+                c.mux(packet)
+        for packet in vs.encode():
+            c.mux(packet)
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) * 2 // 3])
+    capfd.readouterr()
+    with pytest.raises(VicokdError) as err:
+        probe(path, 16000, need_audio=False)
+    assert str(err.value).startswith(f"{path}: unreadable or truncated video (")
+    assert "video_reader.cc" not in str(err.value)
+    out, errs = capfd.readouterr()
+    assert out == "" and errs == "", errs

@@ -100,6 +100,25 @@ def test_resume_after_a_kill_gives_the_same_metrics(home, tmp_path, backbone):
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
 
 
+def test_a_checkpoint_on_other_input_data_starts_afresh_with_a_warning(tmp_path, caplog):
+    """Killed at epoch 1, then an upstream stage rewrote the frames (decode.size changed): the
+    teacher must not resume on the new data; it trains afresh, as a run that was never killed."""
+    data = tmp_path / "data"
+    o = outputs(tmp_path / "killed")
+    with pytest.raises(Killed):
+        train_teacher(make_home(data, n_seq=8, views=2, lengths=(4, 9)), o, tiny_model_section(),
+                      TEACHER, "multiasl", on_epoch_end=kill_after(1))
+    assert checkpoint_path(o.model).is_file()
+    new = make_home(data, n_seq=8, views=2, lengths=(4, 9), seed=7)    # same ids, new frames
+    after = train_teacher(new, o, tiny_model_section(), TEACHER, "multiasl")
+    assert after["resumed_from_epoch"] == 0
+    assert "checkpoint made on other input data (differs in: audio, frames, labels, masks); " \
+           "starting afresh" in caplog.text
+    fresh = train_teacher(new, outputs(tmp_path / "fresh"), tiny_model_section(), TEACHER,
+                          "multiasl")
+    assert after["map"] == fresh["map"] and after["frame_map"] == fresh["frame_map"]
+
+
 def test_checkpoint_from_another_config_is_an_error(home, tmp_path):
     o = outputs(tmp_path)
     with pytest.raises(Killed):
@@ -111,11 +130,12 @@ def test_checkpoint_from_another_config_is_an_error(home, tmp_path):
     assert "\n" not in str(err.value)
 
 
-def test_non_finite_loss_names_epoch_and_step(home, tmp_path):
+@pytest.mark.parametrize("backbone", ["multitrans", "multiasl", "multitsf"])
+def test_non_finite_loss_names_epoch_and_step(home, tmp_path, backbone):
+    nan = {"image_mean": float("nan"), "image_std": 0.5, "fbank_mean": None, "fbank_std": None}
     with pytest.raises(VicokdError, match=r"non-finite loss \(nan\) at epoch 1, step 1"):
-        train_teacher(home, outputs(tmp_path),
-                      tiny_model_section(normalize={"fbank_std": float("nan")}), TEACHER,
-                      "multitrans")
+        train_teacher(home, outputs(tmp_path, backbone),
+                      tiny_model_section(normalize=nan), TEACHER, backbone)
     # and nothing was written
     assert not list((tmp_path / "results" / "h").rglob("*.pt"))
 

@@ -1,6 +1,9 @@
 """The data stages end to end through snakemake, on a small dataset in the MultiSensor-Home format."""
 
 import json
+import os
+import re
+import shutil
 
 import h5py
 import numpy as np
@@ -82,3 +85,32 @@ def test_a_truncated_video_stops_the_run_with_one_line_and_no_manifest(tmp_path)
     assert "vicokd: error: data/home1/s1_2.mp4: unreadable or truncated video" in proc.stderr
     assert not (work / "results" / "home1" / "manifest.json").exists()
     assert not list((work / "results" / "home1").glob(".manifest.json.tmp*"))
+
+
+def test_a_changed_recording_reruns_the_manifest_and_what_reads_it(tmp_path):
+    """Real data: the recordings decide a rerun, also one restored with an older modification
+    time (a trimmed view stayed trimmed: 'Nothing to be done')."""
+    work = prepare_workdir(tmp_path)
+    annotations = make_dataset(work / "data", homes=("home1",), sequences=3)
+    config = write_config(work, annotations)
+    targets = ("results/home1/labels.h5", "results/home1/frames.h5")
+
+    def planned():
+        proc = run_snakemake(work, *targets, config=config, extra_args=["-n"])
+        return set(re.findall(r"^\s*(?:local)?rule (\w+):", proc.stdout, flags=re.M))
+
+    run_snakemake(work, *targets, config=config)
+    assert planned() == set()
+    video = work / "data" / "home1" / "s1_1.mp4"
+    old = video.stat()
+    write_mp4(tmp_path / "trimmed.mp4", 30, 25, size=64)
+    shutil.copy(tmp_path / "trimmed.mp4", video)
+    os.utime(video, ns=(old.st_atime_ns, old.st_mtime_ns))      # as `cp -p` of a backup
+    assert planned() == {"manifest", "decode", "labels"}
+    run_snakemake(work, *targets, config=config)
+    manifest = json.loads((work / "results" / "home1" / "manifest.json").read_text())
+    seq = next(s for s in manifest["sequences"] if s["id"] == "home1_s1")
+    assert seq["duration"] == pytest.approx(30 / 25)
+    assert planned() == set()
+    video.touch()                                                 # a newer file, same bytes
+    assert planned() == {"manifest", "decode", "labels"}

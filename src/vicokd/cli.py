@@ -2,31 +2,51 @@
 
     vicokd predict results/home1/multiasl/vicokd-sequence-seed0/model.pt cam1.mp4 cam2.mp4 ...
 
-The views of one sequence are decoded at the rate and size the model was trained on
-(`--fps`, `--size`; defaults 2.5 and 96, the embedded default), T frames are taken at the
-evaluation positions, and the student's sequence and frame scores are printed as JSON (or
-written with `--out`). No audio is read: the student never needs it.
+The views of one sequence (one mp4 per view, as many as the student was trained on) are
+decoded at the rate and size the model was trained on (recorded in model.pt; `--fps`, `--size`
+may only restate them), T frames are taken at the evaluation positions, and the student's
+sequence and frame scores are printed as JSON (or written with `--out`). No audio is read: the
+student never needs it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
 from .errors import VicokdError
 
 
-def predict(model_path: str | Path, videos: list[str | Path], fps: float = 2.5, size: int = 96,
-            threshold: float = 0.5, encoders: str | Path | None = None) -> dict:
-    """Scores of one multi-view sequence (one mp4 per view) from a student model.pt.
+def trained_setting(model_path, name: str, given, recorded):
+    """The decode `name` ("fps" or "size") to use: the one model.pt records; `given` (the
+    command line's) must be positive and, when the file records one, equal to it."""
+    if given is not None and not (math.isfinite(given) and given > 0):
+        raise VicokdError(f"--{name} must be a positive number, got {given}")
+    if recorded is None:
+        if given is None:
+            raise VicokdError(f"{model_path}: records no decode {name} (a model.pt from an older "
+                              f"version); pass --{name} as decode.{name} of its run")
+        return given
+    if given is not None and abs(float(given) - float(recorded)) > 1e-9:
+        raise VicokdError(f"{model_path}: trained on frames decoded at {name} {recorded:g}, "
+                          f"--{name} {given:g} differs (leave it out to use the model's)")
+    return recorded
 
-    A model trained on frozen features (model.encoders: frozen) needs its home's encoders
-    folder (`encoders`; default: results/{env}/encoders beside the run's folder)."""
+
+def predict(model_path: str | Path, videos: list[str | Path], fps: float | None = None,
+            size: int | None = None, threshold: float = 0.5,
+            encoders: str | Path | None = None) -> dict:
+    """Scores of one multi-view sequence (one mp4 per view) from a student model.pt; `fps` and
+    `size` default to the decode rate and size the model was trained at. A model trained on
+    frozen features (model.encoders: frozen) needs its home's encoders folder (`encoders`;
+    default: results/{env}/encoders beside the run's folder)."""
     import numpy as np
     import torch
 
+    from .config import fill
     from .data.dataset import normalise_frames, resize_frames, sample_indices
     from .data.decode import decode_sequence
     from .data.media import frame_count, probe
@@ -37,8 +57,14 @@ def predict(model_path: str | Path, videos: list[str | Path], fps: float = 2.5, 
         raise VicokdError(f"{model_path}: an audio-visual teacher; `vicokd predict` deploys "
                           f"visual-only students (a student run's model.pt)")
     classes = list(blob.get("classes") or [f"class{k}" for k in range(model.cfg.num_classes)])
-    model_section = (blob.get("run_config") or {}).get("model", {})
-    norm = model_section.get("normalize") or {}
+    trained = blob.get("data") or {}
+    fps = float(trained_setting(model_path, "fps", fps, trained.get("fps")))
+    size = int(trained_setting(model_path, "size", size, trained.get("size")))
+    views = trained.get("views")
+    if views is not None and len(videos) != views:
+        raise VicokdError(f"{model_path}: a student of {views} views, given {len(videos)} "
+                          f"video(s): one mp4 per view, in the order of training")
+    norm = fill("model", (blob.get("run_config") or {}).get("model"))["normalize"]
     t, image_size = model.cfg.frames, model.cfg.image_size
 
     infos = [probe(v, 16000, need_audio=False) for v in videos]
@@ -47,7 +73,7 @@ def predict(model_path: str | Path, videos: list[str | Path], fps: float = 2.5, 
            "frames": [i.frames for i in infos], "duration": duration}
     frames = decode_sequence(Path("."), seq, fps, size)                 # [V, L, H, W, 3]
     idx = sample_indices(frames.shape[1], t, train=False)
-    mean, std = float(norm.get("image_mean", 0.5)), float(norm.get("image_std", 0.5))
+    mean, std = float(norm["image_mean"]), float(norm["image_std"])
     if model.cfg.encoders == "frozen":
         from .encoders import FrozenEncoders
 
@@ -82,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("predict", help="score one multi-view sequence with a trained student")
     p.add_argument("model", help="a student run's model.pt")
     p.add_argument("videos", nargs="+", help="one mp4 per view of the sequence, in view order")
-    p.add_argument("--fps", type=float, default=2.5, help="decode rate the model was trained at")
-    p.add_argument("--size", type=int, default=96, help="decoded frame size (config decode.size)")
+    p.add_argument("--fps", type=float, help="decode rate (default and only value: the model's)")
+    p.add_argument("--size", type=int, help="decoded frame size (default and only value: the model's)")
     p.add_argument("--threshold", type=float, default=0.5, help="score above which a class is listed")
     p.add_argument("--out", help="write the JSON here instead of printing it")
     p.add_argument("--encoders", help="the home's frozen encoders folder (model.encoders: frozen; "
@@ -92,15 +118,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = predict(args.model, args.videos, args.fps, args.size, args.threshold,
                          args.encoders)
+        if args.out:
+            from .storage import write_json
+
+            try:
+                write_json(args.out, result)
+            except OSError as exc:
+                raise VicokdError(f"{args.out}: cannot write ({exc.strerror or exc})") from None
+        else:
+            print(json.dumps(result, indent=2))
     except VicokdError as exc:
         print(f"vicokd: error: {exc}", file=sys.stderr)
         return 2
-    if args.out:
-        from .storage import write_json
-
-        write_json(args.out, result)
-    else:
-        print(json.dumps(result, indent=2))
     return 0
 
 

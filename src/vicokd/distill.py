@@ -26,6 +26,7 @@ from typing import Callable
 
 import torch
 
+from .config import default, fill
 from .errors import VicokdError
 from .experiments import METHODS, SUPERVISIONS, TERMS, Method, get_method
 from .losses import feature_distillation, logit_distillation, supervised_loss, view_consistency
@@ -34,21 +35,20 @@ from .models import model_inputs
 
 @dataclass
 class StudentConfig:
-    """The `student:` section of config.yaml."""
-    epochs: int = 20
-    lr: float = 1.0e-3
-    weight_decay: float = 5.0e-4
-    batch_size: int = 8
-    lambda_seq: float = 1.0
-    tau: float = 2.0
-    weights: dict = field(default_factory=lambda: {t: 1.0 for t in TERMS})
+    """The `student:` section of config.yaml (defaults: the schema's)."""
+    epochs: int = default("student.epochs")
+    lr: float = default("student.lr")
+    weight_decay: float = default("student.weight_decay")
+    batch_size: int = default("student.batch_size")
+    lambda_seq: float = default("student.lambda_seq")
+    tau: float = default("student.tau")
+    weights: dict = field(default_factory=lambda: default("student.weights"))
 
     @classmethod
     def from_section(cls, section: dict) -> "StudentConfig":
         names = {f.name for f in fields(cls)}
-        kwargs = {k: v for k, v in (section or {}).items() if k in names}
+        kwargs = {k: v for k, v in fill("student", section).items() if k in names}
         cfg = cls(**kwargs)
-        cfg.weights = {**{t: 1.0 for t in TERMS}, **(cfg.weights or {})}
         unknown = set(cfg.weights) - set(TERMS)
         if unknown:
             raise VicokdError(f"config student.weights: unknown term(s) {sorted(unknown)} "

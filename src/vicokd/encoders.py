@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import default, fill
 from .errors import VicokdError
 
 VIT_SOURCES = ("transformers", "timm")
@@ -39,25 +40,27 @@ ENCODER_MODES = ("finetune", "frozen")
 
 @dataclass
 class EncoderConfig:
-    """One Transformer encoder: sizes for random init, or a local checkpoint.
+    """One Transformer encoder: sizes for random init, or a local checkpoint. Field defaults are
+    the schema's `model.vit` (and `model.patch_size`, `model.ast.stride`).
 
     `source` (ViT only): `transformers` (ViTModel; checkpoint = a local directory with
     config.json) or `timm` (`timm_model` names the architecture; checkpoint = a local weights
     file, e.g. the authors' vit_small_patch32_224.augreg_in21k_ft_in1k). Never a hub id."""
-    layers: int = 1
-    heads: int = 2
-    intermediate_size: int = 128
-    hidden_size: int | None = None      # None = the model's hidden_size
-    patch_size: int = 8
-    stride: int | None = None           # AST only: patch stride (None = patch_size, no overlap)
-    checkpoint: str | None = None
-    source: str = "transformers"
-    timm_model: str = "vit_small_patch32_224"
+    layers: int = default("model.vit.layers")
+    heads: int = default("model.vit.heads")
+    intermediate_size: int = default("model.vit.intermediate_size")
+    hidden_size: int | None = default("model.vit.hidden_size")   # None = the model's hidden_size
+    patch_size: int = default("model.patch_size")
+    stride: int | None = default("model.ast.stride")  # AST only: patch stride (None = patch_size)
+    checkpoint: str | None = default("model.vit.checkpoint")
+    source: str = default("model.vit.source")
+    timm_model: str = default("model.vit.timm_model")
 
-    @classmethod
-    def from_section(cls, section: dict | None, **defaults) -> "EncoderConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{**defaults, **{k: v for k, v in (section or {}).items() if k in names}})
+
+def encoder_config(section: dict, **over) -> EncoderConfig:
+    """EncoderConfig of a `model.vit`/`model.ast` section (keys of other encoders ignored)."""
+    names = {f.name for f in fields(EncoderConfig)}
+    return EncoderConfig(**{k: v for k, v in {**section, **over}.items() if k in names})
 
 
 def _check_local_dir(path: str, what: str) -> Path:
@@ -256,9 +259,9 @@ class AudioMLP(nn.Module):
 @dataclass
 class FeaturesConfig:
     """`model.features`: size of the cached features and the seed of the random-init encoders."""
-    components: int = 256               # K: PCA components kept per modality
-    seed: int = 0
-    batch_size: int = 512               # view-frames per encoder call
+    components: int = default("model.features.components")   # K: PCA directions per modality
+    seed: int = default("model.features.seed")
+    batch_size: int = default("model.features.batch_size")   # view-frames per encoder call
 
 
 @dataclass
@@ -268,8 +271,8 @@ class FrozenEncodersConfig:
     mel_bins: int
     audio_length: int
     vit: EncoderConfig = field(default_factory=EncoderConfig)
-    ast: EncoderConfig = field(default_factory=lambda: EncoderConfig(patch_size=16))
-    audio_encoder: str = "ast"
+    ast: EncoderConfig = field(default_factory=lambda: encoder_config(default("model.ast")))
+    audio_encoder: str = default("model.audio_encoder")
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
 
 
@@ -433,17 +436,14 @@ def frozen_config_from_dict(d: dict) -> FrozenEncodersConfig:
 def frozen_config_from_section(model_section: dict, mel_bins: int, audio_length: int
                                ) -> FrozenEncodersConfig:
     """The frozen encoders of the `model:` section (sizes as a finetuned model's encoders)."""
-    hidden = int(model_section.get("hidden_size", 64))
-    vit = EncoderConfig.from_section(model_section.get("vit"),
-                                     patch_size=int(model_section.get("patch_size", 8)))
-    ast = EncoderConfig.from_section(model_section.get("ast"), patch_size=16)
-    feats = {k: v for k, v in (model_section.get("features") or {}).items()
-             if k in {f.name for f in fields(FeaturesConfig)}}
-    return FrozenEncodersConfig(image_size=int(model_section.get("image_size", 32)),
-                                hidden_size=hidden, mel_bins=mel_bins, audio_length=audio_length,
-                                vit=vit, ast=ast,
-                                audio_encoder=str(model_section.get("audio_encoder", "ast")),
-                                features=FeaturesConfig(**feats))
+    section = fill("model", model_section)
+    return FrozenEncodersConfig(image_size=int(section["image_size"]),
+                                hidden_size=int(section["hidden_size"]), mel_bins=mel_bins,
+                                audio_length=audio_length,
+                                vit=encoder_config(section["vit"], patch_size=section["patch_size"]),
+                                ast=encoder_config(section["ast"]),
+                                audio_encoder=str(section["audio_encoder"]),
+                                features=FeaturesConfig(**section["features"]))
 
 
 def fit_whitening(whitening: Whitening, rows: list[torch.Tensor], max_rows: int = 20000,

@@ -21,7 +21,7 @@ Backbones (implementations in the style of the cited papers, not their code):
   per-view, per-frame human-presence head trained with BCE on the detection masks.
 
 `model(frames, fbank)` returns a dict with the keys in OUTPUT_KEYS (plus backbone extras:
-`actionness` [B, T] for multiasl, `presence_logits` [B, N, T] for multitsf);
+`actionness` [B, T] and its `actionness_logits` for multiasl, `presence_logits` [B, N, T] for multitsf);
 `model.auxiliary_loss(outputs, batch)` returns the backbone's own loss and its parts.
 """
 
@@ -36,8 +36,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint as torch_checkpoint
 
+from .config import default, fill
 from .encoders import (AUDIO_ENCODERS, ENCODER_MODES, ASTEncoder, AudioMLP, EncoderConfig,
-                       ViTEncoder)
+                       ViTEncoder, encoder_config)
 from .errors import VicokdError
 from .experiments import BACKBONES
 
@@ -47,26 +48,28 @@ OUTPUT_KEYS = ("sequence_logits", "frame_logits", "view_frame_logits",
 
 @dataclass
 class AVModelConfig:
-    """Sizes shared by every backbone. `audio=False` builds the visual-only student."""
+    """Sizes shared by every backbone. `audio=False` builds the visual-only student.
+    Field defaults are the schema's (`model:` and `audio.mel_bins`)."""
     num_classes: int
-    mel_bins: int = 128
-    audio_length: int = 38              # L: fbank frames per decoded frame
-    frames: int = 16                    # T: frames sampled per sequence
-    image_size: int = 32                # ViT input (frames are resized on the fly)
-    hidden_size: int = 64               # D
-    vit: EncoderConfig = field(default_factory=lambda: EncoderConfig(patch_size=8))
-    ast: EncoderConfig = field(default_factory=lambda: EncoderConfig(patch_size=16))
-    attention_heads: int = 2            # cross-modal attention
-    temporal_layers: int = 1
-    temporal_heads: int = 2
-    dropout: float = 0.1
+    mel_bins: int = default("audio.mel_bins")
+    audio_length: int = 38              # L: fbank frames per decoded frame (derived, not config)
+    frames: int = default("model.frames")              # T: frames sampled per sequence
+    image_size: int = default("model.image_size")      # ViT input (resized on the fly)
+    hidden_size: int = default("model.hidden_size")    # D
+    vit: EncoderConfig = field(default_factory=lambda: encoder_config(
+        default("model.vit"), patch_size=default("model.patch_size")))
+    ast: EncoderConfig = field(default_factory=lambda: encoder_config(default("model.ast")))
+    attention_heads: int = default("model.attention_heads")   # cross-modal attention
+    temporal_layers: int = default("model.temporal.layers")
+    temporal_heads: int = default("model.temporal.heads")
+    dropout: float = default("model.dropout")
     audio: bool = True
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool = default("model.gradient_checkpointing")
     max_views: int = 16                 # size of the learned view embedding table
-    encoders: str = "finetune"          # finetune: frames/fbank in; frozen: cached features in
-    feature_size: int = 256             # K of the cached features (frozen)
-    audio_encoder: str = "ast"          # ast | mlp (finetune)
-    mlp_hidden_sizes: list[int] = field(default_factory=lambda: [256])   # the audio MLP
+    encoders: str = default("model.encoders")   # finetune: frames/fbank in; frozen: features in
+    feature_size: int = default("model.features.components")   # K of the cached features
+    audio_encoder: str = default("model.audio_encoder")        # ast | mlp
+    mlp_hidden_sizes: list[int] = field(default_factory=lambda: default("model.mlp.hidden_sizes"))
 
     @property
     def backbone(self) -> str:
@@ -75,8 +78,8 @@ class AVModelConfig:
 
 @dataclass
 class MultiTransConfig(AVModelConfig):
-    fusion_layers: int = 1
-    fusion_heads: int = 2
+    fusion_layers: int = default("model.fusion.layers")
+    fusion_heads: int = default("model.fusion.heads")
 
     @property
     def backbone(self) -> str:
@@ -85,8 +88,8 @@ class MultiTransConfig(AVModelConfig):
 
 @dataclass
 class MultiASLConfig(AVModelConfig):
-    topk_divisor: int = 8               # k = max(1, T // topk_divisor)
-    action_selection_weight: float = 1.0
+    topk_divisor: int = default("model.topk_divisor")   # k = max(1, T // topk_divisor)
+    action_selection_weight: float = default("model.action_selection_weight")
 
     @property
     def backbone(self) -> str:
@@ -95,9 +98,9 @@ class MultiASLConfig(AVModelConfig):
 
 @dataclass
 class MultiTSFConfig(AVModelConfig):
-    device_layers: int = 1
-    device_heads: int = 2
-    presence_weight: float = 1.0
+    device_layers: int = default("model.fusion.layers")
+    device_heads: int = default("model.fusion.heads")
+    presence_weight: float = default("model.presence_weight")
 
     @property
     def backbone(self) -> str:
@@ -111,42 +114,33 @@ CONFIG_CLASSES = {"multitrans": MultiTransConfig, "multiasl": MultiASLConfig,
 def model_config(section: dict, backbone: str, num_classes: int, mel_bins: int,
                  audio_length: int, audio: bool = True, feature_size: int | None = None
                  ) -> AVModelConfig:
-    """Build a backbone's dataclass config from the `model:` section of config.yaml."""
+    """Build a backbone's dataclass config from the `model:` section of config.yaml (keys not
+    given take the schema's defaults)."""
     if backbone not in CONFIG_CLASSES:
         raise VicokdError(f"config model: unknown backbone '{backbone}' (one of {', '.join(BACKBONES)})")
     cls = CONFIG_CLASSES[backbone]
-    names = {f.name for f in fields(cls)}
-    kwargs = {}
-    for key, value in section.items():
-        if key in ("vit", "ast"):
-            enc = {k: v for k, v in value.items() if k in {f.name for f in fields(EncoderConfig)}}
-            kwargs[key] = EncoderConfig(**enc)
-        elif key == "temporal":
-            kwargs["temporal_layers"] = value.get("layers", 1)
-            kwargs["temporal_heads"] = value.get("heads", 2)
-        elif key == "fusion" and backbone == "multitrans":
-            kwargs["fusion_layers"] = value.get("layers", 1)
-            kwargs["fusion_heads"] = value.get("heads", 2)
-        elif key == "fusion" and backbone == "multitsf":
-            kwargs["device_layers"] = value.get("layers", 1)
-            kwargs["device_heads"] = value.get("heads", 2)
-        elif key == "patch_size":
-            pass                        # the ViT's patch, applied below
-        elif key == "features":
-            kwargs["feature_size"] = int((value or {}).get("components", 256))
-        elif key == "mlp":
-            kwargs["mlp_hidden_sizes"] = [int(h) for h in (value or {}).get("hidden_sizes", [256])]
-        elif key in names:
-            kwargs[key] = value
-    if "patch_size" in section:
-        kwargs.setdefault("vit", EncoderConfig(patch_size=8)).patch_size = int(section["patch_size"])
-    kwargs.pop("audio", None)
-    if feature_size is not None:        # the cached features' K, as the data has it
-        kwargs["feature_size"] = int(feature_size)
-    if kwargs.get("encoders", "finetune") not in ENCODER_MODES:
+    section = fill("model", section)
+    names = {f.name for f in fields(cls)} - {"vit", "ast", "audio", "num_classes", "mel_bins",
+                                             "audio_length", "feature_size"}
+    kwargs = {key: value for key, value in section.items() if key in names}
+    kwargs["vit"] = encoder_config(section["vit"], patch_size=section["patch_size"])
+    kwargs["ast"] = encoder_config(section["ast"])
+    kwargs["temporal_layers"] = section["temporal"]["layers"]
+    kwargs["temporal_heads"] = section["temporal"]["heads"]
+    if backbone == "multitrans":
+        kwargs["fusion_layers"] = section["fusion"]["layers"]
+        kwargs["fusion_heads"] = section["fusion"]["heads"]
+    elif backbone == "multitsf":
+        kwargs["device_layers"] = section["fusion"]["layers"]
+        kwargs["device_heads"] = section["fusion"]["heads"]
+    kwargs["mlp_hidden_sizes"] = [int(h) for h in section["mlp"]["hidden_sizes"]]
+    # K of the cached features: as the data has it, else as the config asks
+    kwargs["feature_size"] = int(feature_size if feature_size is not None
+                                 else section["features"]["components"])
+    if kwargs["encoders"] not in ENCODER_MODES:
         raise VicokdError(f"config model.encoders: '{kwargs['encoders']}' is not one of "
                           f"{', '.join(ENCODER_MODES)}")
-    if kwargs.get("audio_encoder", "ast") not in AUDIO_ENCODERS:
+    if kwargs["audio_encoder"] not in AUDIO_ENCODERS:
         raise VicokdError(f"config model.audio_encoder: '{kwargs['audio_encoder']}' is not one of "
                           f"{', '.join(AUDIO_ENCODERS)}")
     return cls(num_classes=num_classes, mel_bins=mel_bins, audio_length=audio_length,
@@ -309,10 +303,12 @@ class MultiASL(AVModel):
     def fuse(self, out):
         feats = out["F_fusion"].max(dim=1).values                       # [B, T, D]
         cas = self.classifier(feats)                                    # [B, T, C]
-        actionness = torch.sigmoid(self.actionness_head(feats)).squeeze(-1)   # [B, T]
+        actionness_logits = self.actionness_head(feats).squeeze(-1)            # [B, T]
+        actionness = torch.sigmoid(actionness_logits)
         idx = actionness.topk(self.topk(feats.shape[1]), dim=1).indices       # [B, k]
         picked = cas.gather(1, idx[..., None].expand(-1, -1, cas.shape[-1]))
-        return {"frame_logits": cas, "actionness": actionness, "selected_frames": idx,
+        return {"frame_logits": cas, "actionness": actionness,
+                "actionness_logits": actionness_logits, "selected_frames": idx,
                 "sequence_logits": picked.mean(1)}
 
     def auxiliary_loss(self, out, batch):
@@ -320,8 +316,9 @@ class MultiASL(AVModel):
         seq = batch["sequence_labels"].to(out["frame_logits"].device)   # [B, C]
         top = out["frame_logits"].detach().argmax(-1)                   # [B, T]
         target = seq.gather(1, top).float()                              # [B, T]
-        act = out["actionness"].float().clamp(1e-6, 1 - 1e-6)
-        loss = F.binary_cross_entropy(act, target)
+        # from the logits: stable, and a NaN gives a NaN loss (the training loop's one-line
+        # "non-finite loss") where F.binary_cross_entropy on probabilities would raise
+        loss = F.binary_cross_entropy_with_logits(out["actionness_logits"].float(), target)
         return self.cfg.action_selection_weight * loss, {"action_selection": float(loss.detach())}
 
 

@@ -8,6 +8,7 @@ import sys
 from typing import Callable
 
 from .errors import VicokdError
+from .storage import WRITE_ERRNOS
 
 log = logging.getLogger("vicokd")
 
@@ -39,13 +40,24 @@ def optional_input(inputs, name: str) -> str | None:
 
 
 def run_script(snakemake, main: Callable[..., None]) -> None:
-    """Run `main(snakemake)` with logging and threads set up; a VicokdError exits with one line."""
-    logfile = snakemake.log[0] if len(snakemake.log) else None
-    setup_logging(logfile)
-    set_threads(snakemake.threads)
+    """Run `main(snakemake)` with logging and threads set up; a VicokdError, or a write that
+    failed for a full disk or a read-only folder, exits with one line."""
     try:
+        logfile = snakemake.log[0] if len(snakemake.log) else None
+        setup_logging(logfile)
+        set_threads(snakemake.threads)
         main(snakemake)
     except VicokdError as exc:
-        log.error("%s", exc)
-        print(f"vicokd: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        fail(str(exc))
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        where = exc.filename or "a file of this job"
+        fail(f"{where}: cannot be written: {WRITE_ERRNOS[exc.errno]}")
+
+
+def fail(message: str) -> None:
+    """Log `message`, print it as the job's one line on stderr, and exit with status 2."""
+    log.error("%s", message)
+    print(f"vicokd: error: {message}", file=sys.stderr)
+    sys.exit(2)

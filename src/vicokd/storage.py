@@ -3,14 +3,20 @@
 Every artifact is written to a temporary file beside its final path and renamed into place
 only when complete, so an interrupted job never leaves a file that looks finished.
 Every HDF5 file carries: `kind`, `vicokd_version`, `config` (the JSON of the config section
-that made it) and, per dataset, `axes` (the names of its dimensions).
+that made it), `created` (a stamp unique to each write) and, per dataset, `axes` (the names of
+its dimensions). `artifact_identity` tells one write of an artifact from another (a training
+checkpoint resumes only onto the same inputs).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import json
 import os
+import time
+import uuid
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -23,16 +29,73 @@ from .errors import VicokdError
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds.
+
+    Temporary files of earlier writers that were killed (their process is gone) are removed
+    first. A full disk or a read-only folder is a one-line VicokdError naming `path`."""
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise VicokdError(f"{final.parent}: cannot create the folder ({exc.strerror})") from None
+    remove_stale_temporaries(final)
     tmp = final.with_name(f".{final.name}.tmp{os.getpid()}")
     try:
         yield tmp
         os.replace(tmp, final)
+    except Exception as exc:
+        fault = write_fault(final.parent, exc)
+        if fault:
+            raise VicokdError(f"{final}: cannot be written: {fault}") from None
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(final: Path) -> None:
+    """Delete `.{name}.tmp<pid>` files beside `final` whose writer is no longer running (a
+    killed job leaves its temporary file; Snakemake does not know it)."""
+    for old in final.parent.glob(f".{final.name}.tmp*"):
+        pid = old.name[len(f".{final.name}.tmp"):]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            old.unlink(missing_ok=True)
+
+
+# Free space under which a failed write is put down to a full disk.
+LOW_SPACE_BYTES = 1 << 20
+WRITE_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
+                errno.EROFS: "read-only file system"}
+
+
+def write_fault(folder: Path, exc: Exception) -> str | None:
+    """Why writing into `folder` failed, when the folder is at fault (full disk, read-only,
+    not writable), else None. Writers fail in many ways (h5py's OSError without a file name,
+    torch.save's RuntimeError), so the folder itself is looked at too."""
+    code = getattr(exc, "errno", None)
+    if code in WRITE_ERRNOS:
+        return WRITE_ERRNOS[code]
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return None
+    if st.f_flag & os.ST_RDONLY:
+        return WRITE_ERRNOS[errno.EROFS]
+    if st.f_bavail * st.f_frsize < LOW_SPACE_BYTES:
+        return f"{WRITE_ERRNOS[errno.ENOSPC]} ({st.f_bavail * st.f_frsize // 1024} KiB free)"
+    if code in (errno.EACCES, errno.EPERM) and not os.access(folder, os.W_OK):
+        return "permission denied"
+    return None
 
 
 @contextlib.contextmanager
@@ -44,6 +107,7 @@ def atomic_h5(path: str | os.PathLike, kind: str, config: dict | None = None,
             f.attrs["kind"] = kind
             f.attrs["vicokd_version"] = __version__
             f.attrs["config"] = json.dumps(config or {}, sort_keys=True)
+            f.attrs["created"] = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {uuid.uuid4().hex}"
             for key, value in attrs.items():
                 f.attrs[key] = value
             yield f
@@ -112,6 +176,25 @@ def check_dataset(path, ds: h5py.Dataset, ndim: int, dtype, fixed: dict[int, int
     for axis, size in (fixed or {}).items():
         if ds.shape[axis] != size:
             raise VicokdError(f"{where}: expected size {size} on axis {axis}, found shape {ds.shape}")
+
+
+def artifact_identity(path: str | os.PathLike) -> str:
+    """What tells this write of an artifact from any other: an HDF5 file's kind, config and
+    `created` stamp (size and modification time for files older than the stamp); the SHA-256
+    of any other file (split.json, a teacher's model.pt)."""
+    p = Path(path)
+    if h5py.is_hdf5(p):
+        with h5py.File(p, "r") as f:
+            stamp = f.attrs.get("created")
+            if stamp is None:
+                st = p.stat()
+                stamp = f"size {st.st_size} mtime {st.st_mtime_ns}"
+            return f"{f.attrs.get('kind')} {f.attrs.get('config')} {stamp}"
+    digest = hashlib.sha256()
+    with open(p, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return f"sha256 {digest.hexdigest()}"
 
 
 def section_of(f: h5py.File) -> dict:

@@ -18,8 +18,10 @@ Interface (read top to bottom):
   (Snakemake deletes those before a job runs), e.g.
   `results/checkpoints/{env}/{backbone}/{run}/last.pt`. When the file exists, training resumes
   from it: model, optimiser, scheduler, history and every RNG state, so a killed job run again
-  ends with the same metrics as an uninterrupted one. A checkpoint whose `fingerprint` (a JSON-able
-  dict of everything that defines the run) differs is a one-line VicokdError.
+  ends with the same metrics as an uninterrupted one. The `fingerprint` (a JSON-able dict of
+  everything that defines the run) says what may resume: made by another config, it is a
+  one-line VicokdError; made on other input data (its DATA_KEYS, e.g. `inputs`, the identity of
+  each input artifact, differ: an upstream stage reran), the run starts afresh with a warning.
 - Adam (weight decay), cosine annealing over the epochs, one scheduler step per epoch; after
   every epoch an evaluation on `test_set` (sequence and frame mAP); tqdm shows loss and mAP.
 - A NaN/inf loss stops with a VicokdError naming the epoch and step.
@@ -43,6 +45,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from .config import default, fill
 from .data.dataset import EvaluationPasses
 from .errors import VicokdError
 from .metrics import frame_mean_average_precision, mean_average_precision
@@ -57,14 +60,15 @@ CURVE_COLUMNS = ("epoch", "train_loss", "test_map", "test_frame_map", "lr", "sec
 
 @dataclass
 class TrainConfig:
+    """Defaults: the schema's `teacher:` and `model:` keys (`student:` declares the same)."""
     epochs: int
     lr: float
-    weight_decay: float = 5.0e-4
-    batch_size: int = 8
-    seed: int = 0
-    device: str = "auto"
-    bf16: bool = False
-    workers: int = 0                    # DataLoader processes; 0 = read in the training process
+    weight_decay: float = default("teacher.weight_decay")
+    batch_size: int = default("teacher.batch_size")
+    seed: int = default("teacher.seed")
+    device: str = default("model.device")
+    bf16: bool = default("model.bf16")
+    workers: int = default("teacher.workers")  # DataLoader processes; 0 = the training process
     progress: bool = True
 
 
@@ -180,7 +184,14 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, epoch: int, curve: 
                     "fingerprint": canonical(fingerprint)}, tmp)
 
 
-def load_checkpoint(path: Path, fingerprint: dict, device) -> dict:
+# Fingerprint keys that say which data a run reads, not how it trains: a checkpoint made on
+# other data (an upstream stage reran) is stale, not a fault; the run starts afresh with a warning.
+DATA_KEYS = ("inputs", "classes", "audio_shape", "train", "test")
+
+
+def load_checkpoint(path: Path, fingerprint: dict, device) -> dict | None:
+    """The state saved in `path`; None (and a warning) when it was made on other input data;
+    a one-line VicokdError when it was made by another config or is unreadable."""
     try:
         state = torch.load(path, map_location=device, weights_only=False)
         found = state["fingerprint"]
@@ -190,6 +201,13 @@ def load_checkpoint(path: Path, fingerprint: dict, device) -> dict:
     if found != canonical(fingerprint):
         old, new = json.loads(found), json.loads(canonical(fingerprint))
         keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if keys and set(keys) <= set(DATA_KEYS):
+            changed = sorted(set(old.get("inputs") or {}) | set(new.get("inputs") or {}))
+            changed = [n for n in changed if (old.get("inputs") or {}).get(n)
+                       != (new.get("inputs") or {}).get(n)]
+            log.warning("%s: checkpoint made on other input data (differs in: %s); starting "
+                        "afresh", path, ", ".join(changed or keys))
+            return None
         raise VicokdError(f"{path}: checkpoint was made by another config (differs in: "
                           f"{', '.join(keys) or 'layout'}); delete it to start over")
     return state
@@ -206,8 +224,8 @@ def fit(model, loss_fn: LossFn, train_set, test_set, cfg: TrainConfig, checkpoin
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1))
     curve: list[dict] = []
     start = 0
-    if checkpoint_path.is_file():
-        state = load_checkpoint(checkpoint_path, fingerprint, device)
+    state = load_checkpoint(checkpoint_path, fingerprint, device) if checkpoint_path.is_file() else None
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -269,12 +287,13 @@ def fit(model, loss_fn: LossFn, train_set, test_set, cfg: TrainConfig, checkpoin
 
 def train_config(section: dict, model_section: dict) -> TrainConfig:
     """TrainConfig from a `teacher:`/`student:` section plus the device switches of `model:`."""
+    model_section = fill("model", model_section)
     return TrainConfig(epochs=int(section["epochs"]), lr=float(section["lr"]),
-                       weight_decay=float(section.get("weight_decay", 5.0e-4)),
-                       batch_size=int(section["batch_size"]), seed=int(section.get("seed", 0)),
-                       device=str(model_section.get("device", "auto")),
-                       bf16=bool(model_section.get("bf16", False)),
-                       workers=int(section.get("workers", 0)))
+                       weight_decay=float(section.get("weight_decay", TrainConfig.weight_decay)),
+                       batch_size=int(section["batch_size"]),
+                       seed=int(section.get("seed", TrainConfig.seed)),
+                       device=str(model_section["device"]), bf16=bool(model_section["bf16"]),
+                       workers=int(section.get("workers", TrainConfig.workers)))
 
 
 def as_dict(cfg: TrainConfig) -> dict:

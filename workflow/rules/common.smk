@@ -1,5 +1,6 @@
 # Helpers shared by the rule files. Names say what they return.
 
+import functools
 import os
 import sys
 
@@ -11,8 +12,12 @@ from snakemake.io import expand
 # parsing the workflow (every dry run) stays quick.
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from vicokd import experiments as grid
+from vicokd.errors import VicokdError
 
-grid.check_grid(config["experiments"])
+try:
+    grid.check_grid(config["experiments"])
+except VicokdError as exc:
+    sys.exit(f"vicokd: error: {exc}")
 HOMES = config["experiments"]["homes"]
 BACKBONES = config["experiments"]["backbones"]
 METHODS = config["experiments"]["methods"]
@@ -52,12 +57,43 @@ def synthetic_home_dir(env):
     return os.path.join(DATA_ROOT, env)
 
 
+@functools.lru_cache(maxsize=None)
+def recordings(env):
+    """The recordings the annotation file of a real home names (paths); none when the file
+    cannot be read, so that the manifest job says why in one line."""
+    from vicokd.data.annotations import read_annotations
+
+    dataset = config["dataset"]
+    try:
+        sequences = read_annotations(annotation_path(env), dataset["format"], dataset["classes"],
+                                     dataset["view_pattern"])
+    except VicokdError:
+        return ()
+    return tuple(os.path.join(DATA_ROOT, view) for seq in sequences for view in seq.views)
+
+
 def manifest_inputs(wildcards):
-    """The annotation file and, for the synthetic homes, the generated videos it names."""
+    """The annotation file and the videos it names: the generated folder of a synthetic home,
+    or the recordings of a real one (those that exist: the job names a missing one)."""
     inputs = {"annotations": annotation_path(wildcards.env)}
     if IS_SYNTHETIC:
         inputs["videos"] = os.path.join(synthetic_home_dir(wildcards.env), "videos")
+    else:
+        inputs["videos"] = [path for path in recordings(wildcards.env) if os.path.exists(path)]
     return inputs
+
+
+def recording_stamps(wildcards):
+    """{path: [bytes, modification time in ns]} of each recording of a real home (a param of
+    `manifest`): a replaced or repaired file reruns the manifest and every stage after it, also
+    when it was restored with an older modification time, which inputs alone would not see."""
+    if IS_SYNTHETIC:
+        return {}                       # the generator's own output: its job reruns them
+    stamps = {}
+    for path in recordings(wildcards.env):
+        st = os.stat(path) if os.path.exists(path) else None
+        stamps[path] = [st.st_size, st.st_mtime_ns] if st else None
+    return stamps
 
 
 def all_targets():
@@ -95,7 +131,7 @@ def true_boxes_path(env):
 def training_gpus():
     """1 when the config puts training on a GPU (model.device: cuda...), else 0; with
     `--resources gpu=1` that keeps two training jobs off one GPU."""
-    return 1 if str(config["model"].get("device", "auto")).startswith("cuda") else 0
+    return 1 if str(config["model"]["device"]).startswith("cuda") else 0
 
 
 def masks_input(env, backbone, method=None):
@@ -174,7 +210,7 @@ def probe_inputs(wildcards):
     env = wildcards.env
     inputs = {"frames": f"results/{env}/frames.h5", "labels": f"results/{env}/labels.h5",
               "split": f"results/{env}/split.json"}
-    if config["dataset"].get("require_audio", True):
+    if config["dataset"]["require_audio"]:
         inputs["audio"] = f"results/{env}/audio.h5"
     return inputs
 

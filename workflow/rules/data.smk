@@ -38,6 +38,7 @@ rule manifest:
         "results/{env}/manifest.json",
     params:
         dataset=config["dataset"],
+        recordings=recording_stamps,
     priority: DATA_PRIORITY
     conda:
         CONDA_ENV,

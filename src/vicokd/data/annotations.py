@@ -110,6 +110,17 @@ def _read_multisensor_home(path: Path, data) -> list[SequenceAnnotation]:
     return out
 
 
+def _view_file(path: Path, item_id: str, item: dict) -> str:
+    """The file of one ActivityNet-style item: its `path` or `video`, else `{id}.mp4`."""
+    for key in ("path", "video"):
+        if key in item and item[key] is not None:
+            if not isinstance(item[key], str) or not item[key].strip():
+                raise VicokdError(f"{path}: malformed annotations, '{item_id}' {key} is not a file "
+                                  f"name ({item[key]!r})")
+            return item[key]
+    return f"{item_id}.mp4"
+
+
 def _read_activitynet(path: Path, data, view_pattern: str) -> list[SequenceAnnotation]:
     """`{"database": {id: {"subset", "annotations": [{"segment": [s, e], "label"}]}}}`, views grouped by id."""
     if not isinstance(data, dict) or not isinstance(data.get("database"), dict):
@@ -131,7 +142,7 @@ def _read_activitynet(path: Path, data, view_pattern: str) -> list[SequenceAnnot
         files = []
         for name in names:
             item_id, item = views[name]
-            files.append(item.get("path") or item.get("video") or f"{item_id}.mp4")
+            files.append(_view_file(path, item_id, item))
             anns = item.get("annotations", [])
             if not isinstance(anns, list):
                 raise VicokdError(f"{path}: malformed annotations, '{item_id}' annotations is not a list")

@@ -40,8 +40,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from ..config import fill
 from ..errors import VicokdError
-from ..storage import check_dataset, open_h5, read_json
+from ..storage import artifact_identity, check_dataset, open_h5, read_json
 
 # AST's published fbank statistics (AudioSet); config may override them.
 FBANK_MEAN = -4.2677393
@@ -114,6 +115,13 @@ class DataFiles:
     masks: str | None = None
 
 
+def input_identity(files: DataFiles, **more: str | None) -> dict:
+    """{name: storage.artifact_identity} of every artifact a run reads (and of `more` paths, e.g.
+    the teacher's model.pt): what a checkpoint must match to resume (vicokd.train.DATA_KEYS)."""
+    paths = {**{k: v for k, v in vars(files).items()}, **more}
+    return {name: artifact_identity(path) for name, path in sorted(paths.items()) if path}
+
+
 @dataclass
 class SequenceInfo:
     seq_id: str
@@ -146,6 +154,8 @@ class SequenceDataset(Dataset):
         self.features = artifact_kind(files.frames) == "features"
         self.sequences, self.classes, self.num_classes, self.audio_shape = self._check()
         self.views = self.sequences[0].views
+        # the decode rate and size frames.h5 was made at (recorded in model.pt for deployment)
+        self.decode = self._decode_attrs()
 
     # -- checks made once, before any training step -------------------------------------------
     def _split_ids(self) -> list[str]:
@@ -156,6 +166,12 @@ class SequenceDataset(Dataset):
         if not ids:
             raise VicokdError(f"{self.files.split}: the '{self.subset}' split is empty")
         return ids
+
+    def _decode_attrs(self) -> dict:
+        # features.h5 carries frames.h5's decode rate and size (the features stage copies them)
+        with open_h5(self.files.frames, "features" if self.features else "frames") as f:
+            return {k: f.attrs[k].item() if hasattr(f.attrs[k], "item") else f.attrs[k]
+                    for k in ("fps", "size") if k in f.attrs}
 
     def _check(self):
         picture = "features" if self.features else "frames"
@@ -361,10 +377,10 @@ def split_datasets(files: DataFiles, model_section: dict, seed: int, cache: bool
                    ) -> tuple[SequenceDataset, SequenceDataset]:
     """The train half (random sampling) and the test half (deterministic sampling) of a home,
     sized from the `model:` section (frames, image_size, normalize)."""
-    norm = model_section.get("normalize", {}) or {}
+    model_section = fill("model", model_section)
+    norm = model_section["normalize"]
     common = dict(frames=model_section["frames"], image_size=model_section["image_size"],
-                  seed=seed, image_mean=norm.get("image_mean", 0.5),
-                  image_std=norm.get("image_std", 0.5), fbank_mean=norm.get("fbank_mean"),
-                  fbank_std=norm.get("fbank_std"), cache=cache)
+                  seed=seed, image_mean=norm["image_mean"], image_std=norm["image_std"],
+                  fbank_mean=norm["fbank_mean"], fbank_std=norm["fbank_std"], cache=cache)
     return (SequenceDataset(files, "train", train=True, **common),
             SequenceDataset(files, "test", train=False, **common))

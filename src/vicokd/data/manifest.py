@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ..config import fill
 from ..errors import VicokdError
 from ..storage import read_json, write_json
 from .annotations import read_annotations
@@ -25,8 +26,9 @@ def build_manifest(env: str, annotation_file: str | Path, dataset: dict, sample_
     """Read the annotations of `env`, probe every view file, and return the manifest dict."""
     root = Path(dataset["root"])
     classes = list(dataset["classes"])
-    need_audio = bool(dataset.get("require_audio", True))
-    sequences = read_annotations(annotation_file, dataset["format"], classes, dataset.get("view_pattern"))
+    dataset = fill("dataset", dataset)
+    need_audio = bool(dataset["require_audio"])
+    sequences = read_annotations(annotation_file, dataset["format"], classes, dataset["view_pattern"])
     out = []
     for seq in sequences:
         infos = [probe(root / view, sample_rate, need_audio) for view in seq.views]

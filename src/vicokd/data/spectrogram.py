@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ..config import fill
 from ..storage import atomic_h5, write_dataset
 from .manifest import load_manifest
 from .media import frame_count, read_audio
@@ -35,11 +36,12 @@ def _fbank(wave: np.ndarray, audio: dict):
     import torch
     from torchaudio.compliance import kaldi
 
+    audio = fill("audio", audio)
     w = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))[None]
     return kaldi.fbank(w - w.mean(), htk_compat=True, sample_frequency=audio["sample_rate"],
                        use_energy=False, window_type="hanning", num_mel_bins=audio["mel_bins"],
-                       dither=0.0, frame_length=audio.get("frame_length_ms", 25),
-                       frame_shift=audio.get("frame_shift_ms", 10)).numpy()
+                       dither=0.0, frame_length=audio["frame_length_ms"],
+                       frame_shift=audio["frame_shift_ms"]).numpy()
 
 
 def fbank_segments(segments: np.ndarray, audio: dict) -> np.ndarray:
@@ -52,10 +54,11 @@ def fbank_of_segments(wave: np.ndarray, count: int, fps: float, audio: dict) -> 
     starts on the fbank's frame grid (0.4 s segments, 10 ms shift): segment i is then the full
     track's fbank frames [i s, i s + L) with s = segment / shift. Each fbank frame loses its own
     mean before windowing, so the per-segment mean removal changes nothing but rounding."""
+    audio = fill("audio", audio)
     sr = int(audio["sample_rate"])
     seg = int(round(sr / fps))
-    shift = sr * float(audio.get("frame_shift_ms", 10)) / 1000.0
-    win = int(sr * float(audio.get("frame_length_ms", 25)) / 1000.0)
+    shift = sr * float(audio["frame_shift_ms"]) / 1000.0
+    win = int(sr * float(audio["frame_length_ms"]) / 1000.0)
     starts_exact = np.arange(count) * sr / fps
     step = seg / shift
     aligned = (count > 0 and seg >= win and abs(step - round(step)) < 1e-9

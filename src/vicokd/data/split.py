@@ -10,6 +10,7 @@ import logging
 
 import numpy as np
 
+from ..config import fill
 from ..errors import VicokdError
 from ..storage import open_h5, write_json
 
@@ -28,6 +29,7 @@ def stratified_split(ids: list[str], labels: np.ndarray, test_size: float, seed:
 
 
 def split_home(labels_path, out_path, split: dict) -> dict:
+    split = fill("split", split)
     with open_h5(labels_path, "labels") as f:
         classes = [str(c) for c in f.attrs["classes"]]
         ids = sorted(f.keys())
@@ -40,7 +42,7 @@ def split_home(labels_path, out_path, split: dict) -> dict:
         log.info("class %-12s train %3d  test %3d", c, counts["train"][c], counts["test"][c])
     empty = [f"{c} ({half})" for half in ("train", "test") for c in classes
              if counts[half][c] == 0 and (counts["train"][c] + counts["test"][c]) > 0]
-    if empty and not split.get("allow_empty_class", False):
+    if empty and not split["allow_empty_class"]:
         raise VicokdError(f"{labels_path}: the split leaves classes without a sequence: {', '.join(empty)} "
                           f"(set split.allow_empty_class: true to accept)")
     for e in empty:

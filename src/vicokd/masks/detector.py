@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import default, fill
 from ..errors import VicokdError
 from ..storage import atomic_path, open_h5, read_json, write_json
 from .truth import open_boxes, true_person_boxes
@@ -26,18 +27,18 @@ log = logging.getLogger(__name__)
 class DetectorConfig:
     """The `detector:` config section (bootstrap detector, used when masks.weights is null)."""
 
-    model: str = "yolov10n.yaml"
-    epochs: int = 30
-    imgsz: int = 128
-    frames: int = 400
-    batch: int = 32
-    seed: int = 0
-    val_fraction: float = 0.2
-    device: str = "auto"
+    model: str = default("detector.model")
+    epochs: int = default("detector.epochs")
+    imgsz: int = default("detector.imgsz")
+    frames: int = default("detector.frames")
+    batch: int = default("detector.batch")
+    seed: int = default("detector.seed")
+    val_fraction: float = default("detector.val_fraction")
+    device: str = default("detector.device")
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "DetectorConfig":
-        known = {k: v for k, v in (d or {}).items() if k in cls.__dataclass_fields__}
+        known = {k: v for k, v in fill("detector", d).items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import default, fill
 from ..errors import VicokdError
 from ..storage import atomic_h5, check_dataset, open_h5, write_dataset
 from .yolo import check_frames, load_detector, prepare_ultralytics, select_device
@@ -25,17 +26,17 @@ log = logging.getLogger(__name__)
 class MasksConfig:
     """The `masks:` config section."""
 
-    weights: str | None = None
-    conf: float = 0.25
-    min_area: float = 0.0
-    device: str = "auto"
-    batch_size: int = 64
-    max_det: int = 5
-    imgsz: int | None = None     # detector input size; null = the size the weights were trained at
+    weights: str | None = default("masks.weights")
+    conf: float = default("masks.conf")
+    min_area: float = default("masks.min_area")
+    device: str = default("masks.device")
+    batch_size: int = default("masks.batch_size")
+    max_det: int = default("masks.max_det")
+    imgsz: int | None = default("masks.imgsz")  # detector input; null = the weights' training size
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "MasksConfig":
-        known = {k: v for k, v in (d or {}).items() if k in cls.__dataclass_fields__}
+        known = {k: v for k, v in fill("masks", d).items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
 

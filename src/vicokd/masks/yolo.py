@@ -8,7 +8,9 @@ closes each of them and must run before `ultralytics` is imported.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -85,13 +87,20 @@ def load_detector(weights: str | os.PathLike | None):
     if not path.is_file():
         raise VicokdError(f"{path}: YOLO weights file not found (masks.weights)")
     from ultralytics import YOLO
+    quiet = logging.getLogger("ultralytics")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)     # its warnings about foreign files advise other commands
     try:
         model = YOLO(str(path.resolve()), task="detect")
         task = getattr(model, "task", None)
         names = dict(model.names)
     except Exception as exc:  # ultralytics raises many kinds on a bad checkpoint
         raise VicokdError(f"{path}: not loadable as YOLO weights ({type(exc).__name__}: "
-                          f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+                          f"{_reason(exc)}); masks.weights must be a detection checkpoint saved "
+                          "by ultralytics (e.g. official YOLOv10 weights on disk), or null to "
+                          "train the bootstrap detector") from None
+    finally:
+        quiet.setLevel(level)
     if task != "detect":
         raise VicokdError(f"{path}: not a detection model (task={task!r})")
     person = [i for i, n in names.items() if str(n).lower() == PERSON]
@@ -99,6 +108,16 @@ def load_detector(weights: str | os.PathLike | None):
         raise VicokdError(f"{path}: the detector has no '{PERSON}' class (classes: "
                           f"{', '.join(map(str, list(names.values())[:10]))}...)")
     return model, int(person[0])
+
+
+def _reason(exc: Exception) -> str:
+    """Ultralytics' message without its emoji prefix and its advice, which names commands that
+    download an official model (nothing is downloaded here)."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    text = re.sub(r"^\W*ERROR[^\w/.]*", "", text)
+    for advice in (" Use an official", " Recommend fix", " i.e. 'yolo"):
+        text = text.split(advice)[0]
+    return text.strip() or type(exc).__name__
 
 
 # --------------------------------------------------------------------------- frames

@@ -119,8 +119,10 @@ def write_features(frames_path: str, audio_path: str | None, split_path: str, ou
         with atomic_path(encoders_dir) as tmp:
             encoders.save(tmp)
         k = cfg.features.components
+        decoded = {key: reader.frames.attrs[key] for key in ("fps", "size")
+                   if key in reader.frames.attrs}
         with atomic_h5(out_path, kind="features", config={"model": section},
-                       components=k, audio=reader.audio is not None) as f:
+                       components=k, audio=reader.audio is not None, **decoded) as f:
             for sid in tqdm(reader.ids(), desc="features", unit="seq"):
                 g = f.create_group(sid)
                 write_dataset(g, "video", encoders.video(reader.picture(sid)).half().numpy(),

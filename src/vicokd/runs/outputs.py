@@ -91,7 +91,8 @@ def write_outputs(outputs: RunOutputs, model, result: FitResult, test_set: Seque
     write_curve(outputs.curve, result.curve)
     save_model(outputs.model, model.cpu(), {"classes": test_set.classes,
                                             "backbone": config["backbone"],
-                                            "metrics": metrics, "run_config": config})
+                                            "metrics": metrics, "run_config": config,
+                                            "data": {"views": test_set.views, **test_set.decode}})
     write_json(outputs.metrics, metrics)
     checkpoint_path(outputs.model).unlink(missing_ok=True)
     return metrics

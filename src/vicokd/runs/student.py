@@ -7,13 +7,13 @@ job run again resumes from it, and it is deleted once the outputs are complete).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import asdict
 
 import torch
 
-from ..data.dataset import DataFiles, model_input_sizes, split_datasets
+from ..config import fill
+from ..data.dataset import DataFiles, input_identity, model_input_sizes, split_datasets
 from ..distill import StudentConfig, check_student_teacher, freeze, make_student_loss
 from ..errors import VicokdError
 from ..experiments import get_method
@@ -31,15 +31,6 @@ STUDENT_INIT_OFFSET = 1_000_003
 
 def student_init_seed(seed: int) -> int:
     return STUDENT_INIT_OFFSET + int(seed)
-
-
-def file_digest(path) -> str:
-    """sha256 of a file: ties a checkpoint to the exact teacher it was distilled from."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_teacher(path, backbone: str, classes: list[str], device) -> torch.nn.Module:
@@ -70,6 +61,7 @@ def train_student(files: DataFiles, outputs: RunOutputs, model_section: dict,
     (all but `student`); the student itself never receives audio."""
     torch.set_num_threads(max(1, int(threads)))
     spec = get_method(method)
+    model_section, student_section = fill("model", model_section), fill("student", student_section)
     scfg = StudentConfig.from_section(student_section)
     if spec.needs_teacher and (teacher_path is None or files.audio is None):
         raise VicokdError(f"method '{method}' distills from the teacher: it needs the teacher's "
@@ -79,7 +71,7 @@ def train_student(files: DataFiles, outputs: RunOutputs, model_section: dict,
                           audio=None, masks=files.masks)
     tcfg = train_config({**student_section, "seed": int(seed)}, model_section)
     train_set, test_set = split_datasets(files, model_section, tcfg.seed,
-                                         bool(student_section.get("cache", False)))
+                                         bool(student_section["cache"]))
     teacher = None
     sizes = model_input_sizes(train_set, model_section, audio=False)
     if spec.needs_teacher:
@@ -96,7 +88,7 @@ def train_student(files: DataFiles, outputs: RunOutputs, model_section: dict,
                    "backbone": backbone, "method": method, "supervision": supervision,
                    "seed": int(seed),
                    "classes": train_set.classes, "train": train_set.ids, "test": test_set.ids,
-                   "teacher": file_digest(teacher_path) if teacher is not None else None}
+                   "inputs": input_identity(files, teacher=teacher_path if teacher else None)}
     config = {"model": model_section, "student": student_section, "backbone": backbone,
               "method": method, "supervision": supervision, "seed": int(seed)}
     ckpt = checkpoint_path(outputs.model)

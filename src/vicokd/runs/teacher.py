@@ -7,7 +7,8 @@ import logging
 
 import torch
 
-from ..data.dataset import DataFiles, model_input_sizes, split_datasets
+from ..config import fill
+from ..data.dataset import DataFiles, input_identity, model_input_sizes, split_datasets
 from ..distill import supervised_loss_fn
 from ..models import build_model, model_config
 from ..runner import optional_input
@@ -22,19 +23,20 @@ def train_teacher(files: DataFiles, outputs: RunOutputs, model_section: dict,
                   on_epoch_end=None) -> dict:
     """Train one teacher and write its four outputs; returns the metrics."""
     torch.set_num_threads(max(1, int(threads)))
+    model_section, teacher_section = fill("model", model_section), fill("teacher", teacher_section)
     tcfg = train_config(teacher_section, model_section)
     train_set, test_set = split_datasets(files, model_section, tcfg.seed,
-                                         bool(teacher_section.get("cache", False)))
+                                         bool(teacher_section["cache"]))
     mcfg = model_config(model_section, backbone, train_set.num_classes, audio=True,
                         **model_input_sizes(train_set, model_section, audio=True))
     torch.manual_seed(tcfg.seed)                       # the weights' initialisation
     model = build_model(mcfg)
-    loss_fn = supervised_loss_fn(float(teacher_section.get("lambda_seq", 1.0)),
-                                 str(teacher_section.get("supervision", "frame")))
+    loss_fn = supervised_loss_fn(float(teacher_section["lambda_seq"]),
+                                 str(teacher_section["supervision"]))
     fingerprint = {"model": model_section, "backbone": backbone,
                    "teacher": without_speed_options(teacher_section),
                    "classes": train_set.classes, "audio_shape": list(train_set.audio_shape or ()),
-                   "train": train_set.ids, "test": test_set.ids}
+                   "train": train_set.ids, "test": test_set.ids, "inputs": input_identity(files)}
     ckpt = checkpoint_path(outputs.model)
     log.info("teacher %s: %d train / %d test sequences, %d views, %d classes, checkpoint %s",
              backbone, len(train_set), len(test_set), train_set.views, train_set.num_classes, ckpt)

@@ -9,7 +9,8 @@ import logging
 
 import torch
 
-from ..data.dataset import DataFiles, model_input_sizes, split_datasets
+from ..config import fill
+from ..data.dataset import DataFiles, input_identity, model_input_sizes, split_datasets
 from ..distill import make_teacher_vc_loss
 from ..experiments import TEACHER_VC
 from ..models import build_model, model_config
@@ -25,19 +26,20 @@ def train_teacher_vc(files: DataFiles, outputs: RunOutputs, model_section: dict,
     """The teacher's training (same init seed, data, schedule) with VC added, weight
     `teacher.vc_weight` (paper Table 3)."""
     torch.set_num_threads(max(1, int(threads)))
+    model_section, teacher_section = fill("model", model_section), fill("teacher", teacher_section)
     tcfg = train_config(teacher_section, model_section)
-    vc_weight = float(teacher_section.get("vc_weight", 1.0))
+    vc_weight = float(teacher_section["vc_weight"])
     train_set, test_set = split_datasets(files, model_section, tcfg.seed,
-                                         bool(teacher_section.get("cache", False)))
+                                         bool(teacher_section["cache"]))
     mcfg = model_config(model_section, backbone, train_set.num_classes, audio=True,
                         **model_input_sizes(train_set, model_section, audio=True))
     torch.manual_seed(tcfg.seed)
     model = build_model(mcfg)
-    loss_fn = make_teacher_vc_loss(float(teacher_section.get("lambda_seq", 1.0)), vc_weight)
+    loss_fn = make_teacher_vc_loss(float(teacher_section["lambda_seq"]), vc_weight)
     fingerprint = {"model": model_section, "teacher": without_speed_options(teacher_section),
                    "backbone": backbone, "vc_weight": vc_weight, "classes": train_set.classes,
                    "audio_shape": list(train_set.audio_shape or ()), "train": train_set.ids,
-                   "test": test_set.ids}
+                   "test": test_set.ids, "inputs": input_identity(files)}
     config = {"model": model_section, "teacher": teacher_section, "backbone": backbone,
               "method": TEACHER_VC}
     log.info("teacher-vc %s: vc weight %g, %d train / %d test sequences", backbone, vc_weight,

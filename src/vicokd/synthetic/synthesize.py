@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import default, fill
 from ..errors import VicokdError
 from ..storage import atomic_h5, write_dataset, write_json
 from .encode import write_mp4
@@ -32,27 +33,25 @@ from .stats import compute_stats
 
 log = logging.getLogger("vicokd.synthetic")
 
-DEFAULT_LAYOUT = {"home1": "rooms", "home2": "open"}
-
-
 @dataclass(frozen=True)
 class SyntheticConfig:
     """The `synthetic:` config section (see workflow/schemas/config.schema.yaml)."""
 
-    seed: int = 0
-    sequences: int = 80
-    duration: tuple[float, float] = (10.0, 30.0)
-    fps: float = 25.0
-    size: int = 96
-    views: dict = field(default_factory=lambda: {"home1": 5, "home2": 4})
-    workers: int = 2
-    layout: dict = field(default_factory=lambda: dict(DEFAULT_LAYOUT))
-    crf: int = 23
-    preset: str = "ultrafast"
+    seed: int = default("synthetic.seed")
+    sequences: int = default("synthetic.sequences")
+    duration: tuple[float, float] = tuple(default("synthetic.duration"))
+    fps: float = default("synthetic.fps")
+    size: int = default("synthetic.size")
+    views: dict = field(default_factory=lambda: default("synthetic.views"))
+    workers: int = default("synthetic.workers")
+    layout: dict = field(default_factory=lambda: default("synthetic.layout"))
+    crf: int = default("synthetic.crf")
+    preset: str = default("synthetic.preset")
 
     @classmethod
     def from_section(cls, section: dict) -> "SyntheticConfig":
-        known = {k: v for k, v in (section or {}).items() if k in cls.__dataclass_fields__}
+        known = {k: v for k, v in fill("synthetic", section).items()
+                 if k in cls.__dataclass_fields__}
         cfg = cls(**known)
         lo, hi = (float(v) for v in cfg.duration)
         if not 0 < lo <= hi:
@@ -85,7 +84,7 @@ def home_assets(cfg: SyntheticConfig, env: str) -> HomeAssets:
     views = cfg.views.get(env)
     if views is None:
         raise VicokdError(f"config synthetic.views: no camera count for home '{env}'")
-    style = cfg.layout.get(env, DEFAULT_LAYOUT.get(env))
+    style = cfg.layout.get(env, default("synthetic.layout").get(env))
     if style is None:
         raise VicokdError(f"config synthetic.layout: no layout (rooms | open) for home '{env}'")
     ss = home_seed(cfg.seed, env)

@@ -1,0 +1,193 @@
+"""The workflow configuration's one source of keys, types and defaults: its JSON schema.
+
+workflow/schemas/config.schema.yaml declares every key with its type and default. This module
+reads it for everyone:
+
+- `check_config(config, files)`: what the Snakefile runs first. An unknown key in any section is
+  a one-line VicokdError naming the key, the closest valid one and the config file that has it;
+  a wrong type or range likewise; then the defaults are filled in, so every rule sees every key,
+  and the config is made canonical (keys sorted, whole numbers of `number` keys as floats): a
+  rule's params are compared by their repr, so the same settings written in another key order
+  or as `1` for `1.0` must not rerun anything.
+- `fill(section, values)`: one section's values over its defaults (for library entry points
+  that are also called with partial sections, e.g. by tests).
+- `default("model.frames")`: one key's default, for the dataclass configs' field defaults, so
+  that a dataclass, the schema and config.yaml cannot disagree.
+
+Plain Python and PyYAML only: the Snakefile imports it at every parse.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from .errors import VicokdError
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict:
+    """The parsed schema (cached; callers must not change it)."""
+    with open(SCHEMA_PATH) as f:
+        return yaml.safe_load(f)
+
+
+def _node(path: str) -> dict:
+    """The schema of a dotted key path ("model.vit")."""
+    node = schema()
+    for part in path.split(".") if path else []:
+        try:
+            node = node["properties"][part]
+        except KeyError:
+            raise KeyError(f"{SCHEMA_PATH.name} declares no key '{path}'") from None
+    return node
+
+
+def _defaults_of(node: dict):
+    """The default a schema node gives: its own `default`, filled with the defaults of its
+    properties when it is an object."""
+    value = copy.deepcopy(node.get("default"))
+    props = node.get("properties")
+    if props is None:
+        return value
+    value = {} if value is None else value
+    for key, sub in props.items():
+        if key not in value and "default" in sub:
+            value[key] = _defaults_of(sub)
+    return value
+
+
+def default(path: str):
+    """The schema's default of one key (a copy), e.g. default("teacher.cache")."""
+    node = _node(path)
+    if "default" not in node and "properties" not in node:
+        raise KeyError(f"{SCHEMA_PATH.name}: key '{path}' has no default")
+    return _defaults_of(node)
+
+
+def _merge_defaults(node: dict, values):
+    """`values` with every missing key of `node` set to its default (deeply, in place)."""
+    props = node.get("properties")
+    if not isinstance(values, dict):
+        return values
+    if props is not None:
+        for key, sub in props.items():
+            if key in values:
+                _merge_defaults(sub, values[key])
+            elif "default" in sub:
+                values[key] = _defaults_of(sub)
+    extra = node.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key, value in values.items():
+            if props is None or key not in props:
+                _merge_defaults(extra, value)
+    return values
+
+
+def fill(section: str, values: dict | None) -> dict:
+    """A copy of one section's `values` with the schema's defaults for every key not given."""
+    return _merge_defaults(_node(section), copy.deepcopy(dict(values or {})))
+
+
+def _where(files, keys: list[str]) -> str:
+    """The last config file (the one that wins) that sets the key path `keys`, or "config"."""
+    found = "config"
+    for name in files or ():
+        try:
+            with open(name) as f:
+                node = yaml.safe_load(f)
+        except (OSError, yaml.YAMLError):
+            continue
+        for key in keys:
+            if not isinstance(node, dict) or key not in node:
+                break
+            node = node[key]
+        else:
+            found = str(name)
+    return found
+
+
+def _unknown_keys(node: dict, values, path: list[str]):
+    """Yield (key path, closest valid key) of every key the schema does not declare."""
+    if not isinstance(values, dict):
+        return
+    props = node.get("properties")
+    extra = node.get("additionalProperties")
+    for key, value in values.items():
+        if props is not None and key in props:
+            yield from _unknown_keys(props[key], value, path + [key])
+        elif isinstance(extra, dict):
+            yield from _unknown_keys(extra, value, path + [key])
+        elif props is not None and extra is not True:
+            close = difflib.get_close_matches(str(key), list(props), n=1, cutoff=0.0)
+            yield path + [str(key)], (close[0] if close else None)
+
+
+def _dotted(keys) -> str:
+    return ".".join(str(k) for k in keys) or "(top level)"
+
+
+def check_config(config: dict, files=()) -> dict:
+    """Reject unknown keys and wrong values in one line each, then fill the defaults (in place).
+
+    `files`: the config files merged into `config`, to name the one that holds a fault."""
+    import jsonschema  # a dependency of Snakemake; imported here to keep `default` light
+
+    if not isinstance(config, dict):
+        raise VicokdError(f"config: expected a mapping of sections, got {type(config).__name__}")
+    for keys, close in _unknown_keys(schema(), config, []):
+        hint = f"; the closest valid key is '{_dotted(keys[:-1] + [close])}'" if close else ""
+        raise VicokdError(f"{_where(files, keys)}: unknown config key '{_dotted(keys)}'{hint} "
+                          f"(every key: workflow/schemas/{SCHEMA_PATH.name})")
+    _merge_defaults(schema(), config)
+    validator = jsonschema.Draft202012Validator(schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is not None:
+        keys = list(error.absolute_path)
+        if error.validator == "required":
+            where = _where(files, keys) if keys else "config"
+        else:
+            where = _where(files, keys)
+        raise VicokdError(f"{where}: config key '{_dotted(keys)}': {_short(error.message)}")
+    return canonical(config)
+
+
+def canonical(config: dict, node: dict | None = None) -> dict:
+    """`config` in place with every mapping's keys sorted and the whole numbers of keys the
+    schema types `number` as floats; lists keep their order (it is meaningful)."""
+    node = schema() if node is None else node
+    _canonical(node, config)
+    return config
+
+
+def _canonical(node: dict, value):
+    if isinstance(value, dict):
+        props = node.get("properties", {})
+        extra = node.get("additionalProperties")
+        items = sorted(value.items(), key=lambda kv: str(kv[0]))
+        value.clear()
+        for key, sub in items:
+            sub_node = props.get(key, extra if isinstance(extra, dict) else {})
+            value[key] = _canonical(sub_node, sub)
+        return value
+    if isinstance(value, list):
+        items = node.get("items", {})
+        return [_canonical(items if isinstance(items, dict) else {}, v) for v in value]
+    types = node.get("type")
+    types = [types] if isinstance(types, str) else (types or [])
+    if "number" in types and "integer" not in types and isinstance(value, int) \
+            and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _short(message: str, limit: int = 200) -> str:
+    """A validation message on one line, cut to `limit` characters."""
+    message = " ".join(message.split())
+    return message if len(message) <= limit else message[: limit - 3] + "..."
