@@ -89,3 +89,18 @@ def test_frame_labels_follow_the_inclusive_time_rule():
     assert y[:, 2].tolist() == [0, 0, 0, 0, 0]            # falls between two frames
     assert sequence_labels(segs, CLASSES).tolist() == [1, 0, 1]
     assert y.dtype == np.uint8
+
+
+def test_frame_labels_rounded_rule_is_the_authors_index_range():
+    segs = [{"label": "Walk", "start": 0.4, "end": 1.2}, {"label": "Cough", "start": 0.5, "end": 0.7}]
+    y = frame_labels(segs, CLASSES, 5, 2.5, rule="rounded")
+    assert y[:, 0].tolist() == [0, 1, 1, 1, 0]             # round(1.0)=1 .. round(3.0)=3
+    # round(1.25)=1 .. round(1.75)=2: frames the time rule leaves empty
+    assert y[:, 2].tolist() == [0, 1, 1, 0, 0]
+    # Python's round takes halves to even: 0.2 s -> 0.5 -> frame 0, 0.6 s -> 1.5 -> frame 2
+    half = frame_labels([{"label": "Walk", "start": 0.2, "end": 0.6}], CLASSES, 5, 2.5, rule="rounded")
+    assert half[:, 0].tolist() == [1, 1, 1, 0, 0]
+    assert frame_labels([{"label": "Walk", "start": 0.2, "end": 0.6}], CLASSES, 5, 2.5)[:, 0].tolist() \
+        == [0, 1, 0, 0, 0]
+    with pytest.raises(VicokdError, match="labels.rule"):
+        frame_labels(segs, CLASSES, 5, 2.5, rule="nearest")

@@ -93,6 +93,7 @@ rule labels:
         "results/{env}/labels.h5",
     params:
         decode=config["decode"],
+        labels=config["labels"],
     priority: DATA_PRIORITY
     conda:
         CONDA_ENV,
