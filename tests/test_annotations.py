@@ -104,3 +104,14 @@ def test_frame_labels_rounded_rule_is_the_authors_index_range():
         == [0, 1, 0, 0, 0]
     with pytest.raises(VicokdError, match="labels.rule"):
         frame_labels(segs, CLASSES, 5, 2.5, rule="nearest")
+
+
+def test_a_home_may_list_several_annotation_files(tmp_path):
+    from vicokd.data.annotations import read_annotation_files
+    a = write(tmp_path, "train_data.json", [{"video_url_1": "r1/r1-View1-Part1.mp4", "tricks": []}])
+    b = write(tmp_path, "test_data.json", [{"video_url_1": "r2/r2-View1-Part1.mp4", "tricks": []}])
+    assert [s.id for s in read_annotation_files([a, b], "multisensor_home", CLASSES)] == \
+        ["r1-View1-Part1", "r2-View1-Part1"]
+    with pytest.raises(VicokdError, match="test_data.json: sequence id 'r1-View1-Part1' is also in"):
+        read_annotation_files([a, write(tmp_path, "test_data.json", [
+            {"video_url_1": "r1/r1-View1-Part1.mp4", "tricks": []}])], "multisensor_home", CLASSES)

@@ -39,12 +39,25 @@ DATA_PRIORITY = 10
 
 
 def annotation_path(env):
-    """Path of the annotation file of one home."""
+    """Path of the annotation file of one home, or the list of its files."""
     try:
         rel = config["dataset"]["annotations"][env]
     except KeyError:
         raise ValueError(f"config.yaml: dataset.annotations has no entry for home '{env}'")
+    if isinstance(rel, list):
+        return [os.path.join(DATA_ROOT, r) for r in rel]
     return os.path.join(DATA_ROOT, rel)
+
+
+def split_inputs(wildcards):
+    """The manifest and labels of one home, and its official split files when split.files
+    names them (relative to dataset.root); else the split is made by iterative stratification."""
+    inputs = {"manifest": f"results/{wildcards.env}/manifest.json",
+              "labels": f"results/{wildcards.env}/labels.h5"}
+    files = (config["split"].get("files") or {}).get(wildcards.env)
+    if files:
+        inputs |= {f"{half}_file": os.path.join(DATA_ROOT, files[half]) for half in ("train", "test")}
+    return inputs
 
 
 def synthetic_home_dir(env):

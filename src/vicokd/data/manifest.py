@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import VicokdError
 from ..storage import read_json, write_json
-from .annotations import read_annotations
+from .annotations import read_annotation_files
 from .media import probe
 
 log = logging.getLogger(__name__)
@@ -21,12 +21,15 @@ log = logging.getLogger(__name__)
 LENGTH_TOLERANCE_S = 0.15
 
 
-def build_manifest(env: str, annotation_file: str | Path, dataset: dict, sample_rate: int = 16000) -> dict:
-    """Read the annotations of `env`, probe every view file, and return the manifest dict."""
+def build_manifest(env: str, annotation_file: str | Path | list, dataset: dict,
+                   sample_rate: int = 16000) -> dict:
+    """Read the annotations of `env` (one file or a list of files), probe every view file, and
+    return the manifest dict."""
     root = Path(dataset["root"])
     classes = list(dataset["classes"])
     need_audio = bool(dataset.get("require_audio", True))
-    sequences = read_annotations(annotation_file, dataset["format"], classes, dataset.get("view_pattern"))
+    sequences = read_annotation_files(annotation_file, dataset["format"], classes,
+                                      dataset.get("view_pattern"))
     out = []
     for seq in sequences:
         infos = [probe(root / view, sample_rate, need_audio) for view in seq.views]
@@ -74,5 +77,7 @@ def load_manifest(path: str | Path) -> dict:
 
 
 def main(snakemake) -> None:
-    manifest = build_manifest(snakemake.wildcards.env, snakemake.input.annotations, snakemake.params.dataset)
+    annotations = snakemake.input.annotations
+    annotations = annotations if isinstance(annotations, str) else list(annotations)
+    manifest = build_manifest(snakemake.wildcards.env, annotations, snakemake.params.dataset)
     write_json(snakemake.output[0], manifest)
