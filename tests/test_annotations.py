@@ -115,3 +115,16 @@ def test_a_home_may_list_several_annotation_files(tmp_path):
     with pytest.raises(VicokdError, match="test_data.json: sequence id 'r1-View1-Part1' is also in"):
         read_annotation_files([a, write(tmp_path, "test_data.json", [
             {"video_url_1": "r1/r1-View1-Part1.mp4", "tricks": []}])], "multisensor_home", CLASSES)
+
+
+def test_a_home_folder_of_its_own_holds_its_videos(tmp_path):
+    """dataset.home_dirs: the published homes are one folder each, their video paths relative to it."""
+    write_mp4(tmp_path / "MultiSensor-Home1" / "01" / "00-View1-Part1.mp4", 50, 25)
+    ann = write(tmp_path / "MultiSensor-Home1", "train.json",
+                [{"video_url_1": "01/00-View1-Part1.mp4", "tricks": []}])
+    dataset = {"root": str(tmp_path), "format": "multisensor_home", "classes": CLASSES,
+               "home_dirs": {"home1": "MultiSensor-Home1"}}
+    m = build_manifest("home1", [ann], dataset)
+    assert m["root"] == str(tmp_path / "MultiSensor-Home1")
+    assert m["sequences"][0]["id"] == "00-View1-Part1"
+    assert m["sequences"][0]["duration"] == pytest.approx(2.0)

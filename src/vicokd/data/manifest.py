@@ -25,7 +25,8 @@ def build_manifest(env: str, annotation_file: str | Path | list, dataset: dict,
                    sample_rate: int = 16000) -> dict:
     """Read the annotations of `env` (one file or a list of files), probe every view file, and
     return the manifest dict."""
-    root = Path(dataset["root"])
+    # the videos are relative to the home's folder: root, or root/home_dirs[env]
+    root = Path(dataset["root"]) / (dataset.get("home_dirs") or {}).get(env, "")
     classes = list(dataset["classes"])
     need_audio = bool(dataset.get("require_audio", True))
     sequences = read_annotation_files(annotation_file, dataset["format"], classes,
