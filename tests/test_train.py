@@ -157,3 +157,11 @@ def test_best_epoch_takes_the_first_of_equal_epochs():
              {"epoch": 4, "test_map": float("nan"), "test_frame_map": 1.0}]
     assert best_epoch(curve) == {"best_epoch_map": 55.0, "best_epoch_frame_map": 10.0, "best_epoch": 2}
     assert best_epoch([])["best_epoch"] is None
+
+
+def test_normalising_on_the_device_trains_the_same_model(home, tmp_path):
+    section = {**TEACHER, "epochs": 1}
+    a = train_teacher(home, outputs(tmp_path / "a"), tiny_model_section(), section, "multitsf")
+    b = train_teacher(home, outputs(tmp_path / "b"), tiny_model_section(),
+                      {**section, "normalize_on_device": True, "pin_memory": True}, "multitsf")
+    assert a["map"] == b["map"] and a["frame_map"] == b["frame_map"]

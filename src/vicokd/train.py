@@ -66,6 +66,8 @@ class TrainConfig:
     device: str = "auto"
     bf16: bool = False
     workers: int = 0                    # DataLoader processes; 0 = read in the training process
+    pin_memory: bool = False            # page-locked batches: asynchronous copies to the GPU
+    normalize_on_device: bool = False   # uint8 frames through the loader, normalised on the GPU
     progress: bool = True
 
 
@@ -80,24 +82,28 @@ class FitResult:
 
 # -- data -----------------------------------------------------------------------------------------
 def make_loader(dataset, batch_size: int, shuffle: bool, seed: int = 0, epoch: int = 0,
-                workers: int = 0) -> DataLoader:
+                workers: int = 0, pin_memory: bool = False) -> DataLoader:
     """Shuffling depends on (seed, epoch) only, so a resumed run draws the same batches."""
     generator = torch.Generator().manual_seed(seed * 100003 + epoch)
     if hasattr(dataset, "set_epoch"):
         dataset.set_epoch(epoch)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                      num_workers=workers, persistent_workers=False, drop_last=False)
+                      num_workers=workers, persistent_workers=False, drop_last=False,
+                      pin_memory=pin_memory and torch.cuda.is_available())
 
 
-def to_device(batch: dict, device: torch.device) -> dict:
-    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v
-            for k, v in batch.items()}
+def to_device(batch: dict, device: torch.device, dataset=None) -> dict:
+    """The batch on `device` (asynchronous from pinned memory), normalised there when the
+    dataset hands out raw items (`normalize_on_device`)."""
+    batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v
+             for k, v in batch.items()}
+    return dataset.on_device(batch) if getattr(dataset, "raw", False) else batch
 
 
 # -- evaluation -----------------------------------------------------------------------------------
 @torch.no_grad()
 def predict(model, dataset, batch_size: int = 8, device: torch.device | str = "cpu",
-            bf16: bool = False) -> dict:
+            bf16: bool = False, workers: int = 0, pin_memory: bool = False) -> dict:
     """Sigmoid scores on every item of `dataset` (evaluation sampling), as numpy arrays:
     sequence_scores [S, C], frame_scores [S, T, C], view_frame_scores [S, N, T, C],
     frame_index [S, T], sequence_labels [S, C], frame_labels [S, T, C]."""
@@ -107,8 +113,8 @@ def predict(model, dataset, batch_size: int = 8, device: torch.device | str = "c
     keys = ("sequence_scores", "frame_scores", "view_frame_scores", "frame_index",
             "sequence_labels", "frame_labels")
     acc: dict[str, list] = {k: [] for k in keys}
-    for batch in make_loader(dataset, batch_size, shuffle=False):
-        batch = to_device(batch, device)
+    for batch in make_loader(dataset, batch_size, False, workers=workers, pin_memory=pin_memory):
+        batch = to_device(batch, device, dataset)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             out = model(*model_inputs(model, batch))
         acc["sequence_scores"].append(torch.sigmoid(out["sequence_logits"].float()))
@@ -146,7 +152,7 @@ def _set_rng_states(states: dict) -> None:
 
 # Options of the teacher:/student: sections that change speed, not results: a run may resume
 # after any of them changed.
-SPEED_OPTIONS = ("threads", "workers", "cache")
+SPEED_OPTIONS = ("threads", "workers", "cache", "pin_memory", "normalize_on_device")
 
 
 def without_speed_options(section: dict) -> dict:
@@ -188,6 +194,9 @@ def fit(model, loss_fn: LossFn, train_set, test_set, cfg: TrainConfig, checkpoin
     device = resolve_device(cfg.device)
     checkpoint_path = Path(checkpoint_path)
     model.to(device)
+    for dataset in (train_set, test_set):
+        if hasattr(dataset, "raw"):
+            dataset.raw = cfg.normalize_on_device
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1),
                                                            eta_min=cfg.lr_min)
@@ -217,9 +226,10 @@ def fit(model, loss_fn: LossFn, train_set, test_set, cfg: TrainConfig, checkpoin
         model.train()
         lr = optimizer.param_groups[0]["lr"]
         losses, part_sums = [], {}
-        loader = make_loader(train_set, cfg.batch_size, True, cfg.seed, epoch, cfg.workers)
+        loader = make_loader(train_set, cfg.batch_size, True, cfg.seed, epoch, cfg.workers,
+                             cfg.pin_memory)
         for step, batch in enumerate(loader):
-            batch = to_device(batch, device)
+            batch = to_device(batch, device, train_set)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                 loss, parts = loss_fn(model, batch)
             if not torch.isfinite(loss):
@@ -232,7 +242,8 @@ def fit(model, loss_fn: LossFn, train_set, test_set, cfg: TrainConfig, checkpoin
             for k, v in parts.items():
                 part_sums[k] = part_sums.get(k, 0.0) + v
         scheduler.step()
-        pred = predict(model, test_set, cfg.batch_size, device, cfg.bf16)
+        pred = predict(model, test_set, cfg.batch_size, device, cfg.bf16, cfg.workers,
+                       cfg.pin_memory)
         test_map, test_frame_map = score(pred)
         seconds = time.perf_counter() - t0
         elapsed += seconds
@@ -250,7 +261,8 @@ def fit(model, loss_fn: LossFn, train_set, test_set, cfg: TrainConfig, checkpoin
             on_epoch_end(epoch + 1, row)
     bar.close()
     if pred is None:                    # resumed after the last epoch: only evaluate
-        pred = predict(model, test_set, cfg.batch_size, device, cfg.bf16)
+        pred = predict(model, test_set, cfg.batch_size, device, cfg.bf16, cfg.workers,
+                       cfg.pin_memory)
     return FitResult(curve=curve, predictions=pred, seconds=elapsed, resumed_from=start)
 
 
@@ -262,7 +274,9 @@ def train_config(section: dict, model_section: dict) -> TrainConfig:
                        batch_size=int(section["batch_size"]), seed=int(section.get("seed", 0)),
                        device=str(model_section.get("device", "auto")),
                        bf16=bool(model_section.get("bf16", False)),
-                       workers=int(section.get("workers", 0)))
+                       workers=int(section.get("workers", 0)),
+                       pin_memory=bool(section.get("pin_memory", False)),
+                       normalize_on_device=bool(section.get("normalize_on_device", False)))
 
 
 def as_dict(cfg: TrainConfig) -> dict:

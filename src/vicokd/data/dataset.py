@@ -14,6 +14,10 @@ Per sequence the dataset reads `frames.h5` `/{id}/frames` uint8 [V, L, H, W, 3],
     frame_index     int64   [T]              which decoded frames were sampled
     index           int64   []               position in the dataset
 
+With `raw = True` (set by the training loop when teacher/student `normalize_on_device` is on)
+frames stay uint8 and fbank float16 in the item, a quarter and half of the bytes through the
+DataLoader's workers and pinned memory; `on_device(batch)` then normalises the batch on the GPU.
+
 Reads take a sequence's whole block and index it in numpy: h5py point selection along an axis
 (`ds[:, [i, j]]`) costs tens of ms, a block read about one. Files open once per process (so
 once per DataLoader worker), never per item. With `cache=True` each sequence's block is read
@@ -109,6 +113,7 @@ class SequenceDataset(Dataset):
         self.image_mean, self.image_std = float(image_mean), float(image_std)
         self.fbank_mean, self.fbank_std = fbank_mean, fbank_std
         self.cache = bool(cache)
+        self.raw = False                    # True: items as stored, normalised by on_device()
         self._cache: dict[str, dict] = {}
         self._handles: dict | None = None
         self._pid = None
@@ -248,7 +253,8 @@ class SequenceDataset(Dataset):
         else:
             frames = resize_frames(block["frames"][:, idx], self.size)   # only the T sampled
         item = {
-            "frames": normalise_frames(frames, self.image_mean, self.image_std),
+            "frames": frames if self.raw else normalise_frames(frames, self.image_mean,
+                                                               self.image_std),
             "frame_labels": torch.from_numpy(block["frame_labels"][idx].astype(np.float32)),
             "sequence_labels": torch.from_numpy(block["sequence_labels"].astype(np.float32)),
             "frame_index": torch.from_numpy(idx),
@@ -257,10 +263,22 @@ class SequenceDataset(Dataset):
         if "fbank" in block:
             fb = torch.from_numpy(block["fbank"][:, idx])                # [N, T, Lf, M] f16
             # half -> float in torch: numpy's float16 conversion is several times slower
-            item["fbank"] = (fb.float() - self.fbank_mean) / (2 * self.fbank_std)
+            item["fbank"] = fb if self.raw else self._normalise_fbank(fb)
         if "mask" in block:
             item["masks"] = torch.from_numpy(block["mask"][:, idx].astype(np.float32))
         return item
+
+    def _normalise_fbank(self, fb: torch.Tensor) -> torch.Tensor:
+        return (fb.float() - self.fbank_mean) / (2 * self.fbank_std)
+
+    def on_device(self, batch: dict) -> dict:
+        """Normalise a batch of raw items where it is (the GPU): the same values the items
+        carry when `raw` is off; a batch already normalised passes unchanged."""
+        if batch["frames"].dtype == torch.uint8:
+            batch["frames"] = normalise_frames(batch["frames"], self.image_mean, self.image_std)
+        if "fbank" in batch and batch["fbank"].dtype == torch.float16:
+            batch["fbank"] = self._normalise_fbank(batch["fbank"])
+        return batch
 
     def close(self) -> None:
         if self._handles:
