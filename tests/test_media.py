@@ -7,7 +7,7 @@ import pytest
 
 from mediafiles import read_index, write_mp4
 from vicokd.data.media import decode_frames, frame_count, probe, read_audio, source_indices
-from vicokd.data.spectrogram import fbank_segments, segment_audio
+from vicokd.data.spectrogram import fbank_of_segments, fbank_segments, segment_audio
 from vicokd.errors import VicokdError
 
 
@@ -75,3 +75,16 @@ def test_fbank_segments_shape_and_tone(tmp_path):
     # A 1 kHz tone: the loudest mel bin sits in the same place in every segment.
     peaks = fb[1:4].mean(axis=1).argmax(axis=1)
     assert len(set(peaks.tolist())) == 1
+
+
+@pytest.mark.parametrize("samples,count,fps", [(160000, 25, 2.5), (160123, 26, 2.5),
+                                               (5000, 3, 2.5), (48000, 7, 3.0)])
+def test_one_pass_fbank_equals_the_per_segment_fbank(samples, count, fps):
+    """The one-pass path (segments on the fbank's frame grid) and the fallback (3 fps: not on
+    the grid) give the per-segment fbank, padding of a short track included."""
+    audio = {"sample_rate": 16000, "mel_bins": 64}
+    wave = (np.random.default_rng(0).normal(0, 0.1, samples) + 0.05).astype(np.float32)
+    slow = fbank_segments(segment_audio(wave, count, fps, 16000), audio)
+    fast = fbank_of_segments(wave, count, fps, audio)
+    assert fast.shape == slow.shape
+    np.testing.assert_allclose(fast, slow, atol=2e-3)

@@ -47,8 +47,8 @@ def test_shapes_and_gradients_reach_the_encoders(backbone, audio):
     loss, parts = supervised_loss_fn()(model, b)
     assert torch.isfinite(loss) and "frame" in parts and "seq" in parts
     loss.backward()
-    grads = [model.vit.embeddings.patch_embeddings.projection.weight.grad]
-    grads.append(model.ast.embeddings.patch_embeddings.projection.weight.grad if audio else model.adapter[0].weight.grad)
+    grads = [model.vit.net.embeddings.patch_embeddings.projection.weight.grad]
+    grads.append(model.audio_net.net.embeddings.patch_embeddings.projection.weight.grad if audio else model.adapter[0].weight.grad)
     for g in grads:
         assert g is not None and g.abs().sum() > 0
 
@@ -167,7 +167,7 @@ def test_bf16_and_gradient_checkpointing_run_on_cpu():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         loss, _ = supervised_loss_fn()(model, b)
     loss.backward()
-    assert model.vit.embeddings.patch_embeddings.projection.weight.grad is not None
+    assert model.vit.net.embeddings.patch_embeddings.projection.weight.grad is not None
 
 
 def test_local_checkpoints_only(tmp_path):
@@ -180,10 +180,10 @@ def test_local_checkpoints_only(tmp_path):
                               time_stride=8, max_length=64, num_mel_bins=M))
     long.save_pretrained(tmp_path / "ast")
     model = make("multiasl", ast={"checkpoint": str(tmp_path / "ast"), "patch_size": 8})
-    assert model.ast.config.max_length == LF
+    assert model.audio_net.net.config.max_length == LF
     b = batch()
     assert model(b["frames"], b["fbank"])["F_a"].shape == (B, N, T, 16)
-    loaded, source = model.ast.state_dict(), long.state_dict()
+    loaded, source = model.audio_net.net.state_dict(), long.state_dict()
     shared = [k for k in source if "position" not in k]
     assert len(shared) > 10
     for k in shared:

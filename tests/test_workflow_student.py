@@ -62,7 +62,7 @@ def test_every_method_and_teacher_vc(tmp_path):
         assert metrics["method"] == method and metrics["terms"] == list(METHODS[method].terms)
         assert not blob["config"]["audio"]
         # a fresh student: its visual encoder is not the teacher's
-        key = "vit.embeddings.patch_embeddings.projection.weight"
+        key = "vit.net.embeddings.patch_embeddings.projection.weight"
         assert not torch.equal(blob["state_dict"][key], teacher_state[key])
         assert (work / "benchmarks" / "results" / "h1" / "multiasl" / f"{run}.tsv").is_file()
         log = (work / "logs" / "h1" / "multiasl" / f"{run}.log").read_text()

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 def small_config(work, home="h1"):
     cfg = {"dataset": {"format": "multisensor_home", "root": "data",
                        "annotations": {home: "x.json"}, "classes": ["A", "B", "C", "D"]},
-           "model": {"frames": 6, "image_size": 16, "patch_size": 8, "hidden_size": 16,
+           "model": {"encoders": "finetune", "frames": 6, "image_size": 16, "patch_size": 8, "hidden_size": 16,
                      "vit": {"intermediate_size": 32}, "ast": {"intermediate_size": 32,
                                                                 "patch_size": 8},
                      "device": "cpu"},

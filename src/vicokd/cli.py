@@ -19,8 +19,11 @@ from .errors import VicokdError
 
 
 def predict(model_path: str | Path, videos: list[str | Path], fps: float = 2.5, size: int = 96,
-            threshold: float = 0.5) -> dict:
-    """Scores of one multi-view sequence (one mp4 per view) from a student model.pt."""
+            threshold: float = 0.5, encoders: str | Path | None = None) -> dict:
+    """Scores of one multi-view sequence (one mp4 per view) from a student model.pt.
+
+    A model trained on frozen features (model.encoders: frozen) needs its home's encoders
+    folder (`encoders`; default: results/{env}/encoders beside the run's folder)."""
     import numpy as np
     import torch
 
@@ -44,8 +47,17 @@ def predict(model_path: str | Path, videos: list[str | Path], fps: float = 2.5, 
            "frames": [i.frames for i in infos], "duration": duration}
     frames = decode_sequence(Path("."), seq, fps, size)                 # [V, L, H, W, 3]
     idx = sample_indices(frames.shape[1], t, train=False)
-    x = normalise_frames(resize_frames(frames[:, idx], image_size),
-                         float(norm.get("image_mean", 0.5)), float(norm.get("image_std", 0.5)))
+    mean, std = float(norm.get("image_mean", 0.5)), float(norm.get("image_std", 0.5))
+    if model.cfg.encoders == "frozen":
+        from .encoders import FrozenEncoders
+
+        folder = Path(encoders) if encoders else Path(model_path).resolve().parents[2] / "encoders"
+        frozen = FrozenEncoders.load(folder)
+        # features of every decoded frame (each frame's change to the next one is a feature)
+        x = frozen.video(normalise_frames(resize_frames(frames, frozen.cfg.image_size), mean,
+                                          std))[:, idx]
+    else:
+        x = normalise_frames(resize_frames(frames[:, idx], image_size), mean, std)
     model.eval()
     with torch.no_grad():
         out = model(x[None])
@@ -74,9 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=96, help="decoded frame size (config decode.size)")
     p.add_argument("--threshold", type=float, default=0.5, help="score above which a class is listed")
     p.add_argument("--out", help="write the JSON here instead of printing it")
+    p.add_argument("--encoders", help="the home's frozen encoders folder (model.encoders: frozen; "
+                                      "default: results/{env}/encoders of the model's run)")
     args = parser.parse_args(argv)
     try:
-        result = predict(args.model, args.videos, args.fps, args.size, args.threshold)
+        result = predict(args.model, args.videos, args.fps, args.size, args.threshold,
+                         args.encoders)
     except VicokdError as exc:
         print(f"vicokd: error: {exc}", file=sys.stderr)
         return 2

@@ -124,6 +124,9 @@ def check_student_teacher(student, teacher) -> None:
     if student.cfg.backbone != teacher.cfg.backbone:
         raise VicokdError(f"teacher backbone '{teacher.cfg.backbone}' differs from the "
                           f"student's '{student.cfg.backbone}'")
+    if student.cfg.encoders != teacher.cfg.encoders:
+        raise VicokdError(f"the teacher was trained with model.encoders '{teacher.cfg.encoders}', "
+                          f"the student with '{student.cfg.encoders}'")
     if student.cfg.hidden_size != teacher.cfg.hidden_size:
         raise VicokdError(f"teacher hidden_size {teacher.cfg.hidden_size} differs from the "
                           f"student's {student.cfg.hidden_size}: features cannot be distilled")

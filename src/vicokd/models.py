@@ -36,23 +36,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint as torch_checkpoint
 
+from .encoders import (AUDIO_ENCODERS, ENCODER_MODES, ASTEncoder, AudioMLP, EncoderConfig,
+                       ViTEncoder)
 from .errors import VicokdError
 from .experiments import BACKBONES
 
 OUTPUT_KEYS = ("sequence_logits", "frame_logits", "view_frame_logits",
                "F_v", "F_a", "F_attn", "F_av", "F_fusion")
-
-
-@dataclass
-class EncoderConfig:
-    """One transformers encoder: sizes for random init, or a local checkpoint directory."""
-    layers: int = 1
-    heads: int = 2
-    intermediate_size: int = 128
-    hidden_size: int | None = None      # None = the model's hidden_size
-    patch_size: int = 8
-    stride: int | None = None           # AST only: patch stride (None = patch_size, no overlap)
-    checkpoint: str | None = None       # a local directory (config.json + weights); never a hub id
 
 
 @dataclass
@@ -73,6 +63,10 @@ class AVModelConfig:
     audio: bool = True
     gradient_checkpointing: bool = False
     max_views: int = 16                 # size of the learned view embedding table
+    encoders: str = "finetune"          # finetune: frames/fbank in; frozen: cached features in
+    feature_size: int = 256             # K of the cached features (frozen)
+    audio_encoder: str = "ast"          # ast | mlp (finetune)
+    mlp_hidden_sizes: list[int] = field(default_factory=lambda: [256])   # the audio MLP
 
     @property
     def backbone(self) -> str:
@@ -115,7 +109,8 @@ CONFIG_CLASSES = {"multitrans": MultiTransConfig, "multiasl": MultiASLConfig,
 
 
 def model_config(section: dict, backbone: str, num_classes: int, mel_bins: int,
-                 audio_length: int, audio: bool = True) -> AVModelConfig:
+                 audio_length: int, audio: bool = True, feature_size: int | None = None
+                 ) -> AVModelConfig:
     """Build a backbone's dataclass config from the `model:` section of config.yaml."""
     if backbone not in CONFIG_CLASSES:
         raise VicokdError(f"config model: unknown backbone '{backbone}' (one of {', '.join(BACKBONES)})")
@@ -137,11 +132,23 @@ def model_config(section: dict, backbone: str, num_classes: int, mel_bins: int,
             kwargs["device_heads"] = value.get("heads", 2)
         elif key == "patch_size":
             pass                        # the ViT's patch, applied below
+        elif key == "features":
+            kwargs["feature_size"] = int((value or {}).get("components", 256))
+        elif key == "mlp":
+            kwargs["mlp_hidden_sizes"] = [int(h) for h in (value or {}).get("hidden_sizes", [256])]
         elif key in names:
             kwargs[key] = value
     if "patch_size" in section:
         kwargs.setdefault("vit", EncoderConfig(patch_size=8)).patch_size = int(section["patch_size"])
     kwargs.pop("audio", None)
+    if feature_size is not None:        # the cached features' K, as the data has it
+        kwargs["feature_size"] = int(feature_size)
+    if kwargs.get("encoders", "finetune") not in ENCODER_MODES:
+        raise VicokdError(f"config model.encoders: '{kwargs['encoders']}' is not one of "
+                          f"{', '.join(ENCODER_MODES)}")
+    if kwargs.get("audio_encoder", "ast") not in AUDIO_ENCODERS:
+        raise VicokdError(f"config model.audio_encoder: '{kwargs['audio_encoder']}' is not one of "
+                          f"{', '.join(AUDIO_ENCODERS)}")
     return cls(num_classes=num_classes, mel_bins=mel_bins, audio_length=audio_length,
                audio=audio, **kwargs)
 
@@ -176,72 +183,6 @@ def _transformer(d: int, heads: int, layers: int, dropout: float) -> nn.Transfor
     return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
 
 
-def _check_local_dir(path: str, what: str) -> Path:
-    p = Path(path)
-    if not (p / "config.json").is_file():
-        raise VicokdError(f"{p}: {what} checkpoint must be a local directory with config.json "
-                          "and weights (hub ids are not fetched)")
-    return p
-
-
-def build_vit(cfg: AVModelConfig, saved: dict | None = None):
-    """ViTModel from config (random init), from a local checkpoint directory, or (`saved`, the
-    encoder's transformers config stored in model.pt) with the shape a checkpoint had."""
-    from transformers import ViTConfig, ViTModel
-
-    enc = cfg.vit
-    if saved is not None:
-        return ViTModel(ViTConfig.from_dict(saved), add_pooling_layer=False)
-    if enc.checkpoint:
-        path = _check_local_dir(enc.checkpoint, "ViT")
-        model = ViTModel.from_pretrained(str(path), local_files_only=True, add_pooling_layer=False)
-    else:
-        vc = ViTConfig(hidden_size=enc.hidden_size or cfg.hidden_size, num_hidden_layers=enc.layers,
-                       num_attention_heads=enc.heads, intermediate_size=enc.intermediate_size,
-                       image_size=cfg.image_size, patch_size=enc.patch_size,
-                       hidden_dropout_prob=cfg.dropout, attention_probs_dropout_prob=0.0)
-        model = ViTModel(vc, add_pooling_layer=False)
-    return model
-
-
-def build_ast(cfg: AVModelConfig, saved: dict | None = None):
-    """ASTModel sized for one frame's fbank segment [L, M].
-
-    A local checkpoint made for long clips (max_length 1024) gets its position embeddings
-    interpolated, over the time axis of the patch grid, to the segment length."""
-    from transformers import ASTConfig, ASTModel
-
-    enc = cfg.ast
-    if saved is not None:
-        return ASTModel(ASTConfig.from_dict(saved))
-    if not enc.checkpoint:
-        stride = enc.stride or enc.patch_size
-        ac = ASTConfig(hidden_size=enc.hidden_size or cfg.hidden_size, num_hidden_layers=enc.layers,
-                       num_attention_heads=enc.heads, intermediate_size=enc.intermediate_size,
-                       patch_size=enc.patch_size, frequency_stride=stride, time_stride=stride,
-                       max_length=cfg.audio_length, num_mel_bins=cfg.mel_bins,
-                       hidden_dropout_prob=cfg.dropout, attention_probs_dropout_prob=0.0)
-        return ASTModel(ac)
-    path = _check_local_dir(enc.checkpoint, "AST")
-    source = ASTModel.from_pretrained(str(path), local_files_only=True)
-    sc = source.config
-    if sc.num_mel_bins != cfg.mel_bins:
-        raise VicokdError(f"{path}: AST checkpoint expects {sc.num_mel_bins} mel bins, the data has "
-                          f"{cfg.mel_bins}")
-    tc = ASTConfig(**{**sc.to_dict(), "max_length": cfg.audio_length})
-    target = ASTModel(tc)
-    state = source.state_dict()
-    key = "embeddings.position_embeddings"
-    old = state[key]                                            # [1, 2 + F*Told, D]
-    f_dim, t_old = source.embeddings.get_shape(sc)
-    f_new, t_new = target.embeddings.get_shape(tc)
-    grid = old[:, 2:].reshape(1, f_dim, t_old, -1).permute(0, 3, 1, 2)   # [1, D, F, Told]
-    grid = F.interpolate(grid, size=(f_new, t_new), mode="bilinear", align_corners=False)
-    state[key] = torch.cat([old[:, :2], grid.permute(0, 2, 3, 1).reshape(1, f_new * t_new, -1)], 1)
-    target.load_state_dict(state)
-    return target
-
-
 class AVModel(nn.Module):
     """Encoders + cross-modal attention + temporal encoder + classifier; backbones subclass it."""
 
@@ -250,15 +191,24 @@ class AVModel(nn.Module):
         self.cfg = cfg
         d = cfg.hidden_size
         saved = encoder_configs or {}
-        self.vit = build_vit(cfg, saved.get("vit"))
-        self.vit_image_size = self.vit.config.image_size
-        self.v_proj = nn.Linear(self.vit.config.hidden_size, d) \
-            if self.vit.config.hidden_size != d else nn.Identity()
-        if cfg.audio:
-            self.ast = build_ast(cfg, saved.get("ast"))
-            self.a_proj = nn.Linear(self.ast.config.hidden_size, d) \
-                if self.ast.config.hidden_size != d else nn.Identity()
+        if cfg.encoders == "frozen":
+            # cached features [.., K] in (vicokd.encoders.FrozenEncoders): only projections learn
+            self.v_proj = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.feature_size, d))
+            if cfg.audio:
+                self.a_proj = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.feature_size, d))
         else:
+            self.vit = ViTEncoder(cfg.vit, cfg.image_size, d, cfg.dropout, saved.get("vit"))
+            self.v_proj = nn.Linear(self.vit.hidden_size, d) \
+                if self.vit.hidden_size != d else nn.Identity()
+            if cfg.audio:
+                if cfg.audio_encoder == "mlp":
+                    self.audio_net = AudioMLP(cfg.mel_bins, cfg.mlp_hidden_sizes, d, cfg.dropout)
+                else:
+                    self.audio_net = ASTEncoder(cfg.ast, cfg.mel_bins, cfg.audio_length, d,
+                                                cfg.dropout, saved.get("ast"))
+                self.a_proj = nn.Linear(self.audio_net.hidden_size, d) \
+                    if self.audio_net.hidden_size != d else nn.Identity()
+        if not cfg.audio:
             # eq. 6: pseudo-audio features from the visual ones
             self.adapter = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d))
         self.cross_attn = nn.MultiheadAttention(d, cfg.attention_heads, dropout=cfg.dropout,
@@ -266,25 +216,27 @@ class AVModel(nn.Module):
         self.temporal = _transformer(d, cfg.temporal_heads, cfg.temporal_layers, cfg.dropout)
         self.classifier = nn.Linear(d, cfg.num_classes)        # h
         self.register_buffer("pe", sinusoidal_encoding(max(cfg.frames, 512), d), persistent=False)
-        if cfg.gradient_checkpointing:
-            for enc in [self.vit] + ([self.ast] if cfg.audio else []):
-                # transformers 5 renamed it; keep both spellings working
-                (getattr(enc, "activation_checkpointing_enable", None)
-                 or enc.gradient_checkpointing_enable)()
+        if cfg.gradient_checkpointing and cfg.encoders == "finetune":
+            self.vit.set_grad_checkpointing()
+            if cfg.audio:
+                self.audio_net.set_grad_checkpointing()
 
     # -- encoders -----------------------------------------------------------------------------
     def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
-        """frames [B, N, T, 3, S, S] float -> F_v [B, N, T, D]."""
+        """frames [B, N, T, 3, S, S] float, or cached features [B, N, T, K] (frozen) ->
+        F_v [B, N, T, D]."""
+        if self.cfg.encoders == "frozen":
+            return self.v_proj(frames)
         b, n, t = frames.shape[:3]
-        x = frames.reshape(b * n * t, *frames.shape[3:])
-        interp = x.shape[-1] != self.vit_image_size
-        out = self.vit(pixel_values=x, interpolate_pos_encoding=interp).last_hidden_state[:, 0]
+        out = self.vit(frames.reshape(b * n * t, *frames.shape[3:]))[:, 0]      # CLS token
         return self.v_proj(out).reshape(b, n, t, -1)
 
     def encode_audio(self, fbank: torch.Tensor) -> torch.Tensor:
-        """fbank [B, N, T, L, M] float -> F_a [B, N, T, D]."""
+        """fbank [B, N, T, L, M] float, or cached features [B, N, T, K] (frozen) -> F_a [B, N, T, D]."""
+        if self.cfg.encoders == "frozen":
+            return self.a_proj(fbank)
         b, n, t = fbank.shape[:3]
-        out = self.ast(input_values=fbank.reshape(b * n * t, *fbank.shape[3:])).pooler_output
+        out = self.audio_net(fbank.reshape(b * n * t, *fbank.shape[3:]))
         return self.a_proj(out).reshape(b, n, t, -1)
 
     # -- shared trunk ---------------------------------------------------------------------------
@@ -425,10 +377,13 @@ def resolve_device(name: str) -> torch.device:
 
 
 def encoder_configs(model: AVModel) -> dict:
-    """The transformers configs of the encoders, so model.pt rebuilds without the checkpoints."""
-    out = {"vit": model.vit.config.to_dict()}
-    if model.cfg.audio:
-        out["ast"] = model.ast.config.to_dict()
+    """The encoders' shapes (vicokd.encoders `spec()`), so model.pt rebuilds without reading
+    the checkpoints they came from; empty for a model on frozen features."""
+    if model.cfg.encoders == "frozen":
+        return {}
+    out = {"vit": model.vit.spec()}
+    if model.cfg.audio and model.cfg.audio_encoder == "ast":
+        out["ast"] = model.audio_net.spec()
     return out
 
 

@@ -44,6 +44,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from .data.dataset import EvaluationPasses
 from .errors import VicokdError
 from .metrics import frame_mean_average_precision, mean_average_precision
 from .models import model_inputs, resolve_device
@@ -104,27 +105,43 @@ def to_device(batch: dict, device: torch.device, dataset=None) -> dict:
 @torch.no_grad()
 def predict(model, dataset, batch_size: int = 8, device: torch.device | str = "cpu",
             bf16: bool = False, workers: int = 0, pin_memory: bool = False) -> dict:
-    """Sigmoid scores on every item of `dataset` (evaluation sampling), as numpy arrays:
-    sequence_scores [S, C], frame_scores [S, T, C], view_frame_scores [S, N, T, C],
-    frame_index [S, T], sequence_labels [S, C], frame_labels [S, T, C]."""
+    """Sigmoid scores on every sequence of `dataset` and on every one of its decoded frames
+    (`EvaluationPasses`), as numpy arrays: sequence_scores [S, C] and sequence_labels [S, C]
+    (from pass 0, evaluation sampling); per sequence s, lists of frame_scores [L_s, C],
+    view_frame_scores [N, L_s, C], frame_labels [L_s, C] and frame_index [L_s] (0..L_s-1)."""
     device = torch.device(device)
     was_training = model.training
     model.eval()
-    keys = ("sequence_scores", "frame_scores", "view_frame_scores", "frame_index",
-            "sequence_labels", "frame_labels")
-    acc: dict[str, list] = {k: [] for k in keys}
-    for batch in make_loader(dataset, batch_size, False, workers=workers, pin_memory=pin_memory):
+    n = len(dataset)
+    seq_scores: list = [None] * n
+    seq_labels: list = [None] * n
+    frames: list = [None] * n
+    views: list = [None] * n
+    for batch in make_loader(EvaluationPasses(dataset), batch_size, False, workers=workers,
+                             pin_memory=pin_memory):
         batch = to_device(batch, device, dataset)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             out = model(*model_inputs(model, batch))
-        acc["sequence_scores"].append(torch.sigmoid(out["sequence_logits"].float()))
-        acc["frame_scores"].append(torch.sigmoid(out["frame_logits"].float()))
-        acc["view_frame_scores"].append(torch.sigmoid(out["view_frame_logits"].float()))
-        acc["frame_index"].append(batch["frame_index"])
-        acc["sequence_labels"].append(batch["sequence_labels"])
-        acc["frame_labels"].append(batch["frame_labels"])
+        seq = torch.sigmoid(out["sequence_logits"].float()).cpu().numpy()
+        frame = torch.sigmoid(out["frame_logits"].float()).cpu().numpy()
+        view = torch.sigmoid(out["view_frame_logits"].float()).cpu().numpy()
+        for j, i in enumerate(batch["index"].tolist()):
+            length = dataset.sequences[i].length
+            if frames[i] is None:
+                frames[i] = np.zeros((length, frame.shape[-1]), np.float32)
+                views[i] = np.zeros((view.shape[1], length, view.shape[-1]), np.float32)
+            idx = batch["frame_index"][j].cpu().numpy()
+            frames[i][idx] = frame[j]
+            views[i][:, idx] = view[j]
+            if int(batch["pass"][j]) == 0:
+                seq_scores[i] = seq[j]
+                seq_labels[i] = batch["sequence_labels"][j].cpu().numpy()
     model.train(was_training)
-    return {k: torch.cat(v).cpu().numpy() for k, v in acc.items()}
+    return {"sequence_scores": np.stack(seq_scores), "sequence_labels": np.stack(seq_labels),
+            "frame_scores": frames, "view_frame_scores": views,
+            "frame_labels": [dataset.frame_labels(i).astype(np.float32) for i in range(n)],
+            "frame_index": [np.arange(dataset.sequences[i].length, dtype=np.int64)
+                            for i in range(n)]}
 
 
 def score(pred: dict) -> tuple[float, float]:

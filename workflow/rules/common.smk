@@ -147,12 +147,46 @@ def run_benchmark(run):
     return f"benchmarks/results/{run_wildcards(run)}.tsv"
 
 
+# model.encoders: frozen -> the models train on the features stage's cached encoder outputs,
+# which stand for frames.h5 and audio.h5; finetune -> on the decoded frames and fbank.
+FROZEN_ENCODERS = config["model"].get("encoders", "finetune") == "frozen"
+# The model: keys the features stage reads (vicokd.runs.features.ENCODER_KEYS).
+ENCODER_KEYS = ("image_size", "patch_size", "hidden_size", "vit", "ast", "audio_encoder",
+                "features", "normalize")
+
+
+def encoder_inputs(env, audio=True):
+    """What the models read as pictures (and sound): features.h5, or frames.h5 and audio.h5."""
+    if FROZEN_ENCODERS:
+        inputs = {"frames": f"results/{env}/features.h5"}
+        return inputs | ({"audio": f"results/{env}/features.h5"} if audio else {})
+    inputs = {"frames": f"results/{env}/frames.h5"}
+    return inputs | ({"audio": f"results/{env}/audio.h5"} if audio else {})
+
+
+def features_inputs(wildcards):
+    """frames.h5, the split (the whitening is fitted on the train half) and, when the data has
+    audio, audio.h5; never labels.h5: the features are label-free."""
+    env = wildcards.env
+    inputs = {"frames": f"results/{env}/frames.h5", "split": f"results/{env}/split.json"}
+    if config["dataset"].get("require_audio", True):
+        inputs["audio"] = f"results/{env}/audio.h5"
+    return inputs
+
+
 def teacher_inputs(wildcards):
     """Data of one home, with the masks only when the backbone reads them."""
     env = wildcards.env
-    inputs = {"frames": f"results/{env}/frames.h5", "audio": f"results/{env}/audio.h5",
-              "labels": f"results/{env}/labels.h5", "split": f"results/{env}/split.json"}
+    inputs = encoder_inputs(env) | {"labels": f"results/{env}/labels.h5",
+                                    "split": f"results/{env}/split.json"}
     return inputs | masks_input(env, wildcards.backbone)
+
+
+def teacher_vc_inputs(wildcards):
+    env = wildcards.env
+    return encoder_inputs(env) | {"labels": f"results/{env}/labels.h5",
+                                  "masks": f"results/{env}/masks.h5",
+                                  "split": f"results/{env}/split.json"}
 
 
 def probe_inputs(wildcards):
@@ -178,11 +212,11 @@ def student_inputs(wildcards):
     """Data of one home; the masks when the backbone or method reads them; audio.h5 and the
     teacher's model.pt when the method distills."""
     env = wildcards.env
-    inputs = {"frames": f"results/{env}/frames.h5", "labels": f"results/{env}/labels.h5",
-              "split": f"results/{env}/split.json"}
+    distills = grid.reads_teacher(wildcards.method)
+    inputs = encoder_inputs(env, audio=distills) | {"labels": f"results/{env}/labels.h5",
+                                                    "split": f"results/{env}/split.json"}
     inputs |= masks_input(env, wildcards.backbone, wildcards.method)
-    if grid.reads_teacher(wildcards.method):
-        inputs["audio"] = f"results/{env}/audio.h5"
+    if distills:
         inputs["teacher"] = grid.run_file(grid.run_id(env, wildcards.backbone, grid.TEACHER),
                                           grid.RUN_OUTPUTS["model"])
     return inputs

@@ -5,6 +5,29 @@
 # not a declared output, so that a killed job run again resumes instead of starting over.
 
 
+# model.encoders: frozen -> the frozen, label-free encoders of a home run once over every decoded
+# frame; the models then train on features.h5 (docs/model.md). Its params are only the model:
+# keys the encoders read, so changing T, the temporal model or a backbone never reruns it.
+rule features:
+    input:
+        unpack(features_inputs),
+    output:
+        features="results/{env}/features.h5",
+        encoders=directory("results/{env}/encoders"),
+    params:
+        model={k: config["model"][k] for k in ENCODER_KEYS if k in config["model"]},
+    threads: 2
+    priority: DATA_PRIORITY
+    conda:
+        CONDA_ENV
+    log:
+        "logs/{env}/features.log",
+    benchmark:
+        "benchmarks/results/{env}/features.tsv"
+    script:
+        "../../scripts/features.py"
+
+
 rule teacher:
     input:
         unpack(teacher_inputs),
@@ -56,11 +79,7 @@ rule student:
 # The teacher trained with view consistency added (paper Table 3).
 rule teacher_vc:
     input:
-        frames="results/{env}/frames.h5",
-        audio="results/{env}/audio.h5",
-        labels="results/{env}/labels.h5",
-        masks="results/{env}/masks.h5",
-        split="results/{env}/split.json",
+        unpack(teacher_vc_inputs),
     output:
         **run_outputs(grid.TEACHER_VC),
     params:

@@ -18,6 +18,14 @@ With `raw = True` (set by the training loop when teacher/student `normalize_on_d
 frames stay uint8 and fbank float16 in the item, a quarter and half of the bytes through the
 DataLoader's workers and pinned memory; `on_device(batch)` then normalises the batch on the GPU.
 
+With frozen encoders (`model.encoders: frozen`) the `features` stage's `features.h5`
+(`/{id}/video`, `/{id}/audio` float16 [V, L, K]) stands for frames.h5 and audio.h5: `frames`
+and `fbank` then hold the cached features, float32 [N, T, K], as the models take them.
+
+Evaluation scores every decoded frame: `EvaluationPasses` shifts the T evaluation positions
+by 0, 1, ... within their intervals until every frame was sampled once; the sequence score is
+that of pass 0 (the positions training samples around).
+
 Reads take a sequence's whole block and index it in numpy: h5py point selection along an axis
 (`ds[:, [i, j]]`) costs tens of ms, a block read about one. Files open once per process (so
 once per DataLoader worker), never per item. With `cache=True` each sequence's block is read
@@ -60,6 +68,27 @@ def sample_indices(length: int, t: int, train: bool, rng: np.random.Generator | 
     width = np.maximum(hi - lo, 1)
     rng = rng if rng is not None else np.random.default_rng()
     return (lo + (rng.random(t) * width).astype(np.int64)).astype(np.int64)
+
+
+def evaluation_passes(length: int, t: int) -> list[np.ndarray]:
+    """The T-frame index sets that together sample each of `length` frames: pass p takes
+    floor(k L / T) + p, capped at its interval's last frame (pass 0 = evaluation sampling)."""
+    k = np.arange(t)
+    lo = (k * length) // t
+    hi = np.maximum(((k + 1) * length) // t, lo + 1)           # interval end (exclusive)
+    count = int((hi - lo).max())
+    return [np.minimum(lo + p, hi - 1).astype(np.int64) for p in range(count)]
+
+
+def artifact_kind(path: str) -> str | None:
+    """The `kind` attribute of an HDF5 artifact (None if unreadable: open_h5 then says why)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return str(f.attrs.get("kind"))
+    except OSError:
+        return None
 
 
 def resize_frames(frames: np.ndarray, size: int) -> torch.Tensor:
@@ -118,6 +147,8 @@ class SequenceDataset(Dataset):
         self._handles: dict | None = None
         self._pid = None
         self.ids = self._split_ids()
+        # frozen encoders: features.h5 stands for frames.h5 (and audio.h5)
+        self.features = artifact_kind(files.frames) == "features"
         self.sequences, self.classes, self.num_classes, self.audio_shape = self._check()
         self.views = self.sequences[0].views
 
@@ -132,12 +163,13 @@ class SequenceDataset(Dataset):
         return ids
 
     def _check(self):
-        names = [("frames", self.files.frames), ("labels", self.files.labels)]
+        picture = "features" if self.features else "frames"
+        names = [("frames", self.files.frames, picture), ("labels", self.files.labels, "labels")]
         if self.files.audio:
-            names.append(("audio", self.files.audio))
+            names.append(("audio", self.files.audio, "features" if self.features else "audio"))
         if self.files.masks:
-            names.append(("masks", self.files.masks))
-        handles = {kind: open_h5(path, kind) for kind, path in names}
+            names.append(("masks", self.files.masks, "masks"))
+        handles = {name: open_h5(path, kind) for name, path, kind in names}
         try:
             return self._check_open(handles)
         finally:
@@ -148,13 +180,20 @@ class SequenceDataset(Dataset):
         classes = h["labels"].attrs.get("classes")
         classes = [str(c) for c in classes] if classes is not None else None
         seqs, num_classes, audio_shape, views = [], None, None, None
+        self.feature_size = None
         for sid in self.ids:
             for kind, f in h.items():
                 if sid not in f:
                     raise VicokdError(f"{self.files.split}: sequence '{sid}' of the "
                                       f"'{self.subset}' split is not in {f.filename}")
-            fr = h["frames"][sid]["frames"]
-            check_dataset(self.files.frames, fr, 5, np.uint8, {4: 3})
+            if self.features:
+                fr = h["frames"][sid]["video"]
+                check_dataset(self.files.frames, fr, 3, np.float16,
+                              {2: self.feature_size} if self.feature_size else {})
+                self.feature_size = int(fr.shape[2])
+            else:
+                fr = h["frames"][sid]["frames"]
+                check_dataset(self.files.frames, fr, 5, np.uint8, {4: 3})
             v, length = fr.shape[:2]
             if views is None:
                 views = v
@@ -171,8 +210,9 @@ class SequenceDataset(Dataset):
                 raise VicokdError(f"{self.files.labels}:/{sid}/frame_labels: {c} classes, other "
                                   f"sequences have {num_classes}")
             if "audio" in h:
-                fb = h["audio"][sid]["fbank"]
-                check_dataset(self.files.audio, fb, 4, np.float16, {0: v, 1: length})
+                fb = h["audio"][sid]["audio" if self.features else "fbank"]
+                check_dataset(self.files.audio, fb, 3 if self.features else 4, np.float16,
+                              {0: v, 1: length})
                 if audio_shape is None:
                     audio_shape = tuple(fb.shape[2:])
                 elif tuple(fb.shape[2:]) != audio_shape:
@@ -189,7 +229,7 @@ class SequenceDataset(Dataset):
                               f"classes, the label arrays have {num_classes}")
         if classes is None:
             classes = [f"class{i}" for i in range(num_classes)]
-        if "audio" in h:
+        if "audio" in h and not self.features:
             # the spectrogram stage records the home's fbank statistics; else AST's AudioSet ones
             if self.fbank_mean is None:
                 self.fbank_mean = float(h["audio"].attrs.get("fbank_mean", FBANK_MEAN))
@@ -205,9 +245,10 @@ class SequenceDataset(Dataset):
     def _open(self) -> dict:
         # one set of handles per process: a forked DataLoader worker must not share them
         if self._handles is None or self._pid != os.getpid():
-            kinds = {"frames": self.files.frames, "labels": self.files.labels,
-                     "audio": self.files.audio, "masks": self.files.masks}
-            self._handles = {k: open_h5(p, k) for k, p in kinds.items() if p}
+            picture, sound = ("features", "features") if self.features else ("frames", "audio")
+            kinds = {"frames": (self.files.frames, picture), "labels": (self.files.labels, "labels"),
+                     "audio": (self.files.audio, sound), "masks": (self.files.masks, "masks")}
+            self._handles = {k: open_h5(p, kind) for k, (p, kind) in kinds.items() if p}
             self._pid = os.getpid()
         return self._handles
 
@@ -232,29 +273,43 @@ class SequenceDataset(Dataset):
             return self._cache[sid]
         h = self._open()
         labels = h["labels"][sid]
-        block = {"frames": h["frames"][sid]["frames"][()],              # [N, L, H, W, 3] uint8
+        picture, sound = ("video", "audio") if self.features else ("frames", "fbank")
+        block = {"frames": h["frames"][sid][picture][()],   # [N, L, H, W, 3] uint8 | [N, L, K] f16
                  "frame_labels": labels["frame_labels"][()],
                  "sequence_labels": labels["sequence_labels"][()]}
         if "audio" in h:
-            block["fbank"] = h["audio"][sid]["fbank"][()]               # [N, L, Lf, M] float16
+            block["fbank"] = h["audio"][sid][sound][()]      # [N, L, Lf, M] | [N, L, K] float16
         if "masks" in h:
             block["mask"] = h["masks"][sid]["mask"][()]
-        if self.cache:
+        if self.cache and not self.features:
             block["frames"] = resize_frames(block["frames"], self.size)   # [N, L, 3, S, S] uint8
             self._cache[sid] = block
         return block
 
     def __getitem__(self, i: int) -> dict:
+        return self.item(i, self.indices(i))
+
+    def frame_labels(self, i: int) -> np.ndarray:
+        """uint8 [L, C]: the labels of every decoded frame of sequence i."""
         sid = self.sequences[i].seq_id
-        idx = self.indices(i)
-        block = self._block(sid)
-        if self.cache:
-            frames = block["frames"][:, torch.from_numpy(idx)]
+        if self.cache and sid in self._cache:
+            return self._cache[sid]["frame_labels"]
+        return self._open()["labels"][sid]["frame_labels"][()]
+
+    def item(self, i: int, idx: np.ndarray) -> dict:
+        """Sequence i at the decoded frames `idx` [T] (see the module docstring)."""
+        block = self._block(self.sequences[i].seq_id)
+        if self.features:
+            frames = torch.from_numpy(block["frames"][:, idx]).float()   # [N, T, K]
         else:
-            frames = resize_frames(block["frames"][:, idx], self.size)   # only the T sampled
+            if self.cache:
+                frames = block["frames"][:, torch.from_numpy(idx)]
+            else:
+                frames = resize_frames(block["frames"][:, idx], self.size)   # only the T sampled
+            if not self.raw:                # raw: uint8, normalised by on_device()
+                frames = normalise_frames(frames, self.image_mean, self.image_std)
         item = {
-            "frames": frames if self.raw else normalise_frames(frames, self.image_mean,
-                                                               self.image_std),
+            "frames": frames,
             "frame_labels": torch.from_numpy(block["frame_labels"][idx].astype(np.float32)),
             "sequence_labels": torch.from_numpy(block["sequence_labels"].astype(np.float32)),
             "frame_index": torch.from_numpy(idx),
@@ -263,7 +318,8 @@ class SequenceDataset(Dataset):
         if "fbank" in block:
             fb = torch.from_numpy(block["fbank"][:, idx])                # [N, T, Lf, M] f16
             # half -> float in torch: numpy's float16 conversion is several times slower
-            item["fbank"] = fb if self.raw else self._normalise_fbank(fb)
+            item["fbank"] = fb.float() if self.features else \
+                (fb if self.raw else self._normalise_fbank(fb))
         if "mask" in block:
             item["masks"] = torch.from_numpy(block["mask"][:, idx].astype(np.float32))
         return item
@@ -285,6 +341,38 @@ class SequenceDataset(Dataset):
             for f in self._handles.values():
                 f.close()
         self._handles = None
+
+
+class EvaluationPasses(Dataset):
+    """Every (sequence, pass) of an evaluation dataset: together the passes sample each decoded
+    frame once (`evaluation_passes`). Items are the dataset's plus `pass` int64 []."""
+
+    def __init__(self, dataset: SequenceDataset):
+        self.dataset = dataset
+        self.items = [(i, p, idx) for i, info in enumerate(dataset.sequences)
+                      for p, idx in enumerate(evaluation_passes(info.length, dataset.t))]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, j: int) -> dict:
+        i, p, idx = self.items[j]
+        return {**self.dataset.item(i, idx), "pass": torch.tensor(p)}
+
+
+def model_input_sizes(dataset: SequenceDataset, model_section: dict, audio: bool) -> dict:
+    """mel_bins, audio_length and feature_size of a model for this data (model_config's
+    keywords), after checking that `model.encoders` and the files agree."""
+    frozen = model_section.get("encoders", "finetune") == "frozen"
+    if frozen != dataset.features:
+        wants = "features.h5 (the features stage)" if frozen else "frames.h5"
+        raise VicokdError(f"{dataset.files.frames}: model.encoders is "
+                          f"'{model_section.get('encoders', 'finetune')}', which reads {wants}")
+    if dataset.features:
+        return {"mel_bins": 1, "audio_length": 1, "feature_size": dataset.feature_size}
+    if audio and dataset.audio_shape is not None:
+        return {"audio_length": dataset.audio_shape[0], "mel_bins": dataset.audio_shape[1]}
+    return {"audio_length": 1, "mel_bins": 1}
 
 
 def split_datasets(files: DataFiles, model_section: dict, seed: int, cache: bool = False

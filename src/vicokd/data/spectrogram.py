@@ -31,21 +31,44 @@ def segment_audio(wave: np.ndarray, count: int, fps: float, sample_rate: int) ->
     return np.stack([padded[s:s + seg] for s in starts]) if count else np.zeros((0, seg), np.float32)
 
 
-def fbank_segments(segments: np.ndarray, audio: dict) -> np.ndarray:
-    """Log-mel fbank of each segment: float32 `[count, L, mel_bins]`."""
+def _fbank(wave: np.ndarray, audio: dict):
     import torch
     from torchaudio.compliance import kaldi
 
-    out = []
-    for seg in segments:
-        wave = torch.from_numpy(np.ascontiguousarray(seg))[None]
-        wave = wave - wave.mean()
-        fb = kaldi.fbank(wave, htk_compat=True, sample_frequency=audio["sample_rate"], use_energy=False,
-                         window_type="hanning", num_mel_bins=audio["mel_bins"], dither=0.0,
-                         frame_length=audio.get("frame_length_ms", 25),
-                         frame_shift=audio.get("frame_shift_ms", 10))
-        out.append(fb.numpy())
-    return np.stack(out).astype(np.float32)
+    w = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))[None]
+    return kaldi.fbank(w - w.mean(), htk_compat=True, sample_frequency=audio["sample_rate"],
+                       use_energy=False, window_type="hanning", num_mel_bins=audio["mel_bins"],
+                       dither=0.0, frame_length=audio.get("frame_length_ms", 25),
+                       frame_shift=audio.get("frame_shift_ms", 10)).numpy()
+
+
+def fbank_segments(segments: np.ndarray, audio: dict) -> np.ndarray:
+    """Log-mel fbank of each segment: float32 `[count, L, mel_bins]`."""
+    return np.stack([_fbank(seg, audio) for seg in segments]).astype(np.float32)
+
+
+def fbank_of_segments(wave: np.ndarray, count: int, fps: float, audio: dict) -> np.ndarray:
+    """`fbank_segments(segment_audio(wave, ...))` in one pass over the track when every segment
+    starts on the fbank's frame grid (0.4 s segments, 10 ms shift): segment i is then the full
+    track's fbank frames [i s, i s + L) with s = segment / shift. Each fbank frame loses its own
+    mean before windowing, so the per-segment mean removal changes nothing but rounding."""
+    sr = int(audio["sample_rate"])
+    seg = int(round(sr / fps))
+    shift = sr * float(audio.get("frame_shift_ms", 10)) / 1000.0
+    win = int(sr * float(audio.get("frame_length_ms", 25)) / 1000.0)
+    starts_exact = np.arange(count) * sr / fps
+    step = seg / shift
+    aligned = (count > 0 and seg >= win and abs(step - round(step)) < 1e-9
+               and np.allclose(starts_exact, np.arange(count) * seg) and shift == int(shift))
+    if not aligned:
+        return fbank_segments(segment_audio(wave, count, fps, sr), audio)
+    padded = np.zeros(count * seg, dtype=np.float32)
+    n = min(len(wave), len(padded))
+    padded[:n] = wave[:n]
+    full = _fbank(padded, audio)                                    # [frames, mel]
+    length = 1 + (seg - win) // int(shift)
+    step = int(round(step))
+    return np.stack([full[i * step:i * step + length] for i in range(count)]).astype(np.float32)
 
 
 def spectrogram_manifest(manifest_path, out_path, audio: dict, decode: dict) -> None:
@@ -57,7 +80,7 @@ def spectrogram_manifest(manifest_path, out_path, audio: dict, decode: dict) -> 
                    fps=fps, sample_rate=sr) as f:
         for seq in tqdm(manifest["sequences"], desc=f"fbank {manifest['env']}", unit="seq"):
             count = frame_count(seq["duration"], fps)
-            views = [fbank_segments(segment_audio(read_audio(root / v, sr), count, fps, sr), audio)
+            views = [fbank_of_segments(read_audio(root / v, sr), count, fps, audio)
                      for v in seq["views"]]
             fbank = np.stack(views)                                  # [V, T, L, mel]
             total += float(fbank.sum(dtype=np.float64))

@@ -51,16 +51,17 @@ def write_curve(path, curve: list[dict]) -> None:
 
 
 def write_predictions(path, test_set: SequenceDataset, pred: dict, config: dict) -> None:
-    """predictions.h5: per test sequence the sigmoid scores and the sampled frame indices."""
+    """predictions.h5: per test sequence the sigmoid scores of the sequence and of every decoded
+    frame (frame_index = 0 .. L-1)."""
     with atomic_h5(path, kind="predictions", config=config,
                    classes=np.array(test_set.classes, dtype=object)) as f:
         for i, info in enumerate(test_set.sequences):
             g = f.create_group(info.seq_id)
             write_dataset(g, "sequence_scores", pred["sequence_scores"][i].astype(np.float32), ("C",))
-            write_dataset(g, "frame_scores", pred["frame_scores"][i].astype(np.float32), ("T", "C"))
+            write_dataset(g, "frame_scores", pred["frame_scores"][i].astype(np.float32), ("L", "C"))
             write_dataset(g, "view_frame_scores", pred["view_frame_scores"][i].astype(np.float32),
-                          ("N", "T", "C"))
-            write_dataset(g, "frame_index", pred["frame_index"][i].astype(np.int64), ("T",))
+                          ("N", "L", "C"))
+            write_dataset(g, "frame_index", pred["frame_index"][i].astype(np.int64), ("L",))
 
 
 # The random-score chance, its band and the prevalence of the test split, sequence and frame level

@@ -13,7 +13,7 @@ from dataclasses import asdict
 
 import torch
 
-from ..data.dataset import DataFiles, split_datasets
+from ..data.dataset import DataFiles, model_input_sizes, split_datasets
 from ..distill import StudentConfig, check_student_teacher, freeze, make_student_loss
 from ..errors import VicokdError
 from ..experiments import get_method
@@ -81,16 +81,12 @@ def train_student(files: DataFiles, outputs: RunOutputs, model_section: dict,
     train_set, test_set = split_datasets(files, model_section, tcfg.seed,
                                          bool(student_section.get("cache", False)))
     teacher = None
+    sizes = model_input_sizes(train_set, model_section, audio=False)
     if spec.needs_teacher:
         teacher = load_teacher(teacher_path, backbone, train_set.classes,
                                resolve_device(tcfg.device))
-        mel_bins, audio_length = teacher.cfg.mel_bins, teacher.cfg.audio_length
-    elif train_set.audio_shape is not None:
-        audio_length, mel_bins = train_set.audio_shape
-    else:                       # no audio anywhere: the student has no audio encoder anyway
-        audio_length, mel_bins = 1, 1
-    mcfg = model_config(model_section, backbone, train_set.num_classes, mel_bins=mel_bins,
-                        audio_length=audio_length, audio=False)
+        sizes.update(mel_bins=teacher.cfg.mel_bins, audio_length=teacher.cfg.audio_length)
+    mcfg = model_config(model_section, backbone, train_set.num_classes, audio=False, **sizes)
     torch.manual_seed(student_init_seed(seed))        # a fresh student, never the teacher's weights
     model = build_model(mcfg)
     if teacher is not None:

@@ -7,7 +7,7 @@ import logging
 
 import torch
 
-from ..data.dataset import DataFiles, split_datasets
+from ..data.dataset import DataFiles, model_input_sizes, split_datasets
 from ..distill import supervised_loss_fn
 from ..models import build_model, model_config
 from ..runner import optional_input
@@ -25,16 +25,15 @@ def train_teacher(files: DataFiles, outputs: RunOutputs, model_section: dict,
     tcfg = train_config(teacher_section, model_section)
     train_set, test_set = split_datasets(files, model_section, tcfg.seed,
                                          bool(teacher_section.get("cache", False)))
-    mel_bins, audio_length = train_set.audio_shape[1], train_set.audio_shape[0]
-    mcfg = model_config(model_section, backbone, train_set.num_classes, audio_length=audio_length,
-                        mel_bins=mel_bins, audio=True)
+    mcfg = model_config(model_section, backbone, train_set.num_classes, audio=True,
+                        **model_input_sizes(train_set, model_section, audio=True))
     torch.manual_seed(tcfg.seed)                       # the weights' initialisation
     model = build_model(mcfg)
     loss_fn = supervised_loss_fn(float(teacher_section.get("lambda_seq", 1.0)),
                                  str(teacher_section.get("supervision", "frame")))
     fingerprint = {"model": model_section, "backbone": backbone,
                    "teacher": without_speed_options(teacher_section),
-                   "classes": train_set.classes, "audio_shape": list(train_set.audio_shape),
+                   "classes": train_set.classes, "audio_shape": list(train_set.audio_shape or ()),
                    "train": train_set.ids, "test": test_set.ids}
     ckpt = checkpoint_path(outputs.model)
     log.info("teacher %s: %d train / %d test sequences, %d views, %d classes, checkpoint %s",

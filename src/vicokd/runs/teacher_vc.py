@@ -9,7 +9,7 @@ import logging
 
 import torch
 
-from ..data.dataset import DataFiles, split_datasets
+from ..data.dataset import DataFiles, model_input_sizes, split_datasets
 from ..distill import make_teacher_vc_loss
 from ..experiments import TEACHER_VC
 from ..models import build_model, model_config
@@ -29,15 +29,14 @@ def train_teacher_vc(files: DataFiles, outputs: RunOutputs, model_section: dict,
     vc_weight = float(teacher_section.get("vc_weight", 1.0))
     train_set, test_set = split_datasets(files, model_section, tcfg.seed,
                                          bool(teacher_section.get("cache", False)))
-    audio_length, mel_bins = train_set.audio_shape
-    mcfg = model_config(model_section, backbone, train_set.num_classes, mel_bins=mel_bins,
-                        audio_length=audio_length, audio=True)
+    mcfg = model_config(model_section, backbone, train_set.num_classes, audio=True,
+                        **model_input_sizes(train_set, model_section, audio=True))
     torch.manual_seed(tcfg.seed)
     model = build_model(mcfg)
     loss_fn = make_teacher_vc_loss(float(teacher_section.get("lambda_seq", 1.0)), vc_weight)
     fingerprint = {"model": model_section, "teacher": without_speed_options(teacher_section),
                    "backbone": backbone, "vc_weight": vc_weight, "classes": train_set.classes,
-                   "audio_shape": list(train_set.audio_shape), "train": train_set.ids,
+                   "audio_shape": list(train_set.audio_shape or ()), "train": train_set.ids,
                    "test": test_set.ids}
     config = {"model": model_section, "teacher": teacher_section, "backbone": backbone,
               "method": TEACHER_VC}
