@@ -2,7 +2,9 @@
 with config/paper.yaml's dataset, split, label, mask and schedule settings and shrunken models:
 5 views at 320x240 with their audio in the mp4s, `{id}-View{n}-Part{p}.mp4` in per-session
 folders, the published JSON (video_url_1..5, tricks), the 16 classes of config/paper.yaml, the
-official train.json / test.json, and local YOLO weights saved here."""
+official train.json / test.json, a timm ViT and the authors' audio MLP (config/paper.yaml's
+encoders) whose random weights are saved to a local file here, and local YOLO weights saved
+here."""
 
 from __future__ import annotations
 
@@ -79,17 +81,33 @@ def yolo_weights(tmp_path_factory) -> Path:
     return tmp / "yolov10.pt"
 
 
-def small_config(work: Path, weights: Path) -> Path:
+SMALL_VIT = {"layers": 1, "heads": 2, "intermediate_size": 64, "hidden_size": 48, "patch_size": 16}
+
+
+@pytest.fixture(scope="module")
+def vit_file(tmp_path_factory) -> Path:
+    """A timm ViT of config/paper.yaml's timm_model, shrunk, random weights saved to a local file
+    (the form the authors' checkpoint takes)."""
+    import torch
+
+    from vicokd.encoders import EncoderConfig, ViTEncoder
+    vit = PAPER["model"]["vit"]
+    assert vit["source"] == "timm"
+    enc = EncoderConfig(**SMALL_VIT, source="timm", timm_model=vit["timm_model"])
+    path = tmp_path_factory.mktemp("vit") / "vit_small.pth"
+    torch.save(ViTEncoder(enc, image_size=32, hidden_size=48, dropout=0.1).net.state_dict(), path)
+    return path
+
+
+def small_config(work: Path, weights: Path, vit_file: Path) -> Path:
     """config/paper.yaml with the data on this machine and models shrunk to CPU size."""
     small = {
         "dataset": {"root": "data"},
         "decode": {"size": 64},
         "masks": {"weights": str(weights), "device": "cpu"},
         "model": {"frames": 6, "image_size": 32, "patch_size": 16, "hidden_size": 48,
-                  "vit": {"layers": 1, "heads": 2, "intermediate_size": 64, "hidden_size": 48,
-                          "checkpoint": None},
-                  "ast": {"layers": 1, "heads": 2, "intermediate_size": 64, "hidden_size": 48,
-                          "checkpoint": None},
+                  "vit": {**SMALL_VIT, "checkpoint": str(vit_file)},
+                  "mlp": {"hidden_sizes": [32]},
                   "temporal": {"layers": 1}, "fusion": {"layers": 1}, "device": "cpu"},
         "teacher": {"epochs": 2, "batch_size": 2, "threads": 1, "workers": 0},
         "student": {"epochs": 2, "batch_size": 2, "threads": 1, "workers": 0},
@@ -101,10 +119,12 @@ def small_config(work: Path, weights: Path) -> Path:
     return path
 
 
-def test_the_published_layout_runs_end_to_end_with_the_papers_settings(tmp_path, yolo_weights):
+def test_the_published_layout_runs_end_to_end_with_the_papers_settings(tmp_path, yolo_weights,
+                                                                         vit_file):
+    assert PAPER["model"]["encoders"] == "finetune" and PAPER["model"]["audio_encoder"] == "mlp"
     work = prepare_workdir(tmp_path)
     ids = fabricate(work / "data")
-    config = small_config(work, yolo_weights)
+    config = small_config(work, yolo_weights, vit_file)
     student = "results/home1/multitsf/vicokd-frame-seed0/metrics.json"
     run_snakemake(work, "results/home1/multitsf/teacher/metrics.json", student, config=config)
     res = work / "results" / "home1"
@@ -138,5 +158,9 @@ def test_the_published_layout_runs_end_to_end_with_the_papers_settings(tmp_path,
         m = json.loads((res / rel).read_text())
         assert m["n_test"] == len(TEST) and m["epochs"] == 2
         assert m["best_epoch"] in (1, 2) and m["best_epoch_map"] >= m["map"] - 1e-9
+    # the teacher is the paper.yaml network: timm ViT from the local file, the MLP audio encoder
+    import torch
+    blob = torch.load(res / "multitsf" / "teacher" / "model.pt", map_location="cpu", weights_only=False)
+    assert blob["config"]["audio_encoder"] == "mlp" and blob["config"]["vit"]["source"] == "timm"
     curve = (res / "multitsf" / "teacher" / "curve.csv").read_text().splitlines()
     assert float(curve[2].split(",")[4]) == pytest.approx(1e-5 + (1e-4 - 1e-5) / 2, rel=1e-3)
