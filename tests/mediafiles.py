@@ -11,9 +11,10 @@ import numpy as np
 BITS = 8
 
 
-def index_frame(i: int, size: int) -> np.ndarray:
-    """A frame whose vertical stripes spell `i` in binary (white = 1), robust to compression."""
-    frame = np.zeros((size, size, 3), dtype=np.uint8)
+def index_frame(i: int, size: int, height: int | None = None) -> np.ndarray:
+    """A frame (size wide, `height` or size high) whose vertical stripes spell `i` in binary
+    (white = 1), robust to compression."""
+    frame = np.zeros((height or size, size, 3), dtype=np.uint8)
     width = size // BITS
     for b in range(BITS):
         if (i >> b) & 1:
@@ -34,14 +35,15 @@ def read_index(frame: np.ndarray) -> int:
 
 
 def write_mp4(path: Path, n_frames: int, fps: float | fractions.Fraction, size: int = 64,
-              audio_seconds: float | None = None, sample_rate: int = 16000, tone_hz: float = 440.0) -> Path:
+              audio_seconds: float | None = None, sample_rate: int = 16000, tone_hz: float = 440.0,
+              height: int | None = None) -> Path:
     """An H.264 mp4 of `n_frames` index frames; an AAC track of `audio_seconds` (default: as long
     as the video) unless audio_seconds is 0, which writes no audio track."""
     path.parent.mkdir(parents=True, exist_ok=True)
     rate = fps if isinstance(fps, fractions.Fraction) else fractions.Fraction(fps).limit_denominator(1001)
     with av.open(str(path), "w") as c:
         vs = c.add_stream("libx264", rate=rate)
-        vs.width = vs.height = size
+        vs.width, vs.height = size, height or size
         vs.pix_fmt = "yuv420p"
         vs.options = {"preset": "ultrafast", "crf": "12"}
         seconds = float(n_frames / rate) if audio_seconds is None else audio_seconds
@@ -50,7 +52,7 @@ def write_mp4(path: Path, n_frames: int, fps: float | fractions.Fraction, size: 
             astream = c.add_stream("aac", rate=sample_rate)
             astream.layout = "mono"
         for i in range(n_frames):
-            for p in vs.encode(av.VideoFrame.from_ndarray(index_frame(i, size), format="rgb24")):
+            for p in vs.encode(av.VideoFrame.from_ndarray(index_frame(i, size, height), format="rgb24")):
                 c.mux(p)
         for p in vs.encode():
             c.mux(p)

@@ -102,3 +102,42 @@ def test_frame_labels_follow_the_inclusive_time_rule():
     assert y[:, 2].tolist() == [0, 0, 0, 0, 0]            # falls between two frames
     assert sequence_labels(segs, CLASSES).tolist() == [1, 0, 1]
     assert y.dtype == np.uint8
+
+
+def test_frame_labels_rounded_rule_is_the_authors_index_range():
+    segs = [{"label": "Walk", "start": 0.4, "end": 1.2}, {"label": "Cough", "start": 0.5, "end": 0.7}]
+    y = frame_labels(segs, CLASSES, 5, 2.5, rule="rounded")
+    assert y[:, 0].tolist() == [0, 1, 1, 1, 0]             # round(1.0)=1 .. round(3.0)=3
+    # round(1.25)=1 .. round(1.75)=2: frames the time rule leaves empty
+    assert y[:, 2].tolist() == [0, 1, 1, 0, 0]
+    # Python's round takes halves to even: 0.2 s -> 0.5 -> frame 0, 0.6 s -> 1.5 -> frame 2
+    half = frame_labels([{"label": "Walk", "start": 0.2, "end": 0.6}], CLASSES, 5, 2.5, rule="rounded")
+    assert half[:, 0].tolist() == [1, 1, 1, 0, 0]
+    assert frame_labels([{"label": "Walk", "start": 0.2, "end": 0.6}], CLASSES, 5, 2.5)[:, 0].tolist() \
+        == [0, 1, 0, 0, 0]
+    with pytest.raises(VicokdError, match="labels.rule"):
+        frame_labels(segs, CLASSES, 5, 2.5, rule="nearest")
+
+
+def test_a_home_may_list_several_annotation_files(tmp_path):
+    from vicokd.data.annotations import read_annotation_files
+    a = write(tmp_path, "train_data.json", [{"video_url_1": "r1/r1-View1-Part1.mp4", "tricks": []}])
+    b = write(tmp_path, "test_data.json", [{"video_url_1": "r2/r2-View1-Part1.mp4", "tricks": []}])
+    assert [s.id for s in read_annotation_files([a, b], "multisensor_home", CLASSES)] == \
+        ["r1-View1-Part1", "r2-View1-Part1"]
+    with pytest.raises(VicokdError, match="test_data.json: sequence id 'r1-View1-Part1' is also in"):
+        read_annotation_files([a, write(tmp_path, "test_data.json", [
+            {"video_url_1": "r1/r1-View1-Part1.mp4", "tricks": []}])], "multisensor_home", CLASSES)
+
+
+def test_a_home_folder_of_its_own_holds_its_videos(tmp_path):
+    """dataset.home_dirs: the published homes are one folder each, their video paths relative to it."""
+    write_mp4(tmp_path / "MultiSensor-Home1" / "01" / "00-View1-Part1.mp4", 50, 25)
+    ann = write(tmp_path / "MultiSensor-Home1", "train.json",
+                [{"video_url_1": "01/00-View1-Part1.mp4", "tricks": []}])
+    dataset = {"root": str(tmp_path), "format": "multisensor_home", "classes": CLASSES,
+               "home_dirs": {"home1": "MultiSensor-Home1"}}
+    m = build_manifest("home1", [ann], dataset)
+    assert m["root"] == str(tmp_path / "MultiSensor-Home1")
+    assert m["sequences"][0]["id"] == "00-View1-Part1"
+    assert m["sequences"][0]["duration"] == pytest.approx(2.0)

@@ -194,3 +194,22 @@ def test_cached_items_equal_uncached(tmp_path):
             for k in a:
                 torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
     assert len(cached._cache) == len(cached)
+
+
+def test_raw_items_normalised_on_the_device_equal_the_normalised_ones(tmp_path):
+    """normalize_on_device: uint8 frames and float16 fbank through the loader (workers, pinned
+    memory), normalised after the copy: the batch the model sees is the same."""
+    from vicokd.train import to_device
+    files = make_home(tmp_path, n_seq=6, views=2, lengths=(4, 9), classes=3, size=16, seg=8, mel=16)
+    ds = SequenceDataset(files, "test", frames=5, image_size=8, train=False)
+    plain = next(iter(make_loader(ds, 3, shuffle=False)))
+    ds.raw = True
+    raw = next(iter(make_loader(ds, 3, shuffle=False, workers=1, pin_memory=True)))
+    assert raw["frames"].dtype == torch.uint8 and raw["fbank"].dtype == torch.float16
+    assert raw["frames"].element_size() * 4 == plain["frames"].element_size()
+    done = to_device(raw, torch.device("cpu"), ds)
+    for key in ("frames", "fbank", "frame_labels", "masks"):
+        torch.testing.assert_close(done[key], plain[key], rtol=0, atol=0)
+    # an already normalised batch passes unchanged
+    assert to_device(plain, torch.device("cpu"), ds)["frames"] is not None
+    torch.testing.assert_close(ds.on_device(dict(plain))["frames"], plain["frames"])

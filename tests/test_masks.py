@@ -211,6 +211,34 @@ def test_compute_masks_reads_rgb_and_hands_bgr_to_ultralytics(tmp_path, random_p
     np.testing.assert_array_equal(seen[0], rgb[..., ::-1])
 
 
+def test_masks_store_the_mean_person_score_of_every_detection(tmp_path, random_person_weights,
+                                                               monkeypatch):
+    """score [V, T] = mean confidence of all the frame's person detections (also those past the
+    K kept boxes), 0 without one; the mask and the K boxes stay as before."""
+    from vicokd.masks import masks as masks_mod
+    box = np.array([[1, 1, 20, 30]], np.float32)
+    frames_dets = [(np.repeat(box, 4, 0), np.array([0.9, 0.6, 0.3, 0.2], np.float32)),
+                   (np.zeros((0, 4), np.float32), np.zeros(0, np.float32)),
+                   (box, np.array([0.5], np.float32))]
+    calls = []
+
+    def fake_detect(self, frames):
+        calls.append(len(frames))
+        return frames_dets[:len(frames)]
+    monkeypatch.setattr(masks_mod.PersonDetector, "detect", fake_detect)
+    paths = fabricate_home(tmp_path, n_seq=1, views=1, frames=3, size=32)
+    cfg = MasksConfig(conf=0.25, max_det=2, device="cpu")
+    compute_masks(paths["frames"], tmp_path / "masks.h5", random_person_weights / "rand.pt", cfg)
+    with h5py.File(tmp_path / "masks.h5") as f:
+        g = f["seq00"]
+        assert g["score"].dtype == np.float32 and g["score"].shape == (1, 3)
+        np.testing.assert_allclose(g["score"][0], [0.5, 0.0, 0.5])     # (.9+.6+.3+.2)/4
+        np.testing.assert_allclose(g["scores"][0, 0], [0.9, 0.6])       # the K = 2 best
+        assert g["mask"][0].tolist() == [True, False, True]
+    assert calls == [3]
+    assert masks_mod.person_score([]).shape == (0,)
+
+
 def _write_frames(path, data):
     with atomic_h5(path, "frames") as f:
         write_dataset(f.create_group("s"), "frames", data, ["a"] * data.ndim)

@@ -17,7 +17,7 @@ import pytest
 
 from conftest import prepare_workdir, run_snakemake
 from report_fixtures import (EXPERIMENTS, HOMES, SUPERVISIONS, all_runs, fabricate,
-                             fabricate_benchmarks, write_run)
+                             fabricate_benchmarks, fake_map, write_run)
 from vicokd.experiments import figure3_runs
 from vicokd.report import claims as cl
 from vicokd.report import figures as fg
@@ -25,7 +25,8 @@ from vicokd.report import page as pg
 from vicokd.report import tables as tb
 
 REPO = Path(__file__).resolve().parents[1]
-TABLE_IDS = {"claims", "table1", "table1-vs-paper", "table1-frame", "paper-table1",
+TABLE_IDS = {"claims", "table1", "table1-vs-paper", "table1-frame", "table1-best-epoch",
+             "paper-table1",
              "table1-share", "table1-frame-share", "table1-spread", "table2",
              "paper-table2", "table3", "paper-table3", "table4", "paper-table4", "runtimes-summary",
              "runtimes"}
@@ -105,6 +106,12 @@ def test_report_page_is_well_formed_and_complete(tmp_path):
     assert "<b>76.83</b> (+13.59)" in page                      # the paper's bold, beside ours
     assert "train students" in page and "train ablations" in page and "decode" in page
     check_yardsticks(page)
+    # the authors' protocol, its own labelled table: the best test epoch, not the last
+    best = page[page.index('id="table1-best-epoch"'):]
+    best = best[:best.index("</table>")]
+    teacher = fake_map("home1", "multiasl", "teacher")
+    assert f"{teacher + 1.5:.2f}" in best and f">{teacher:.2f}<" not in best
+    assert "best test epoch" in page and "optimistic" in page
 
 
 def check_yardsticks(page: str) -> None:

@@ -41,3 +41,51 @@ def test_split_file_counts_and_empty_class_error(tmp_path):
     saved = json.loads((tmp_path / "split.json").read_text())
     assert saved["train"] == out["train"] and len(saved["test"]) == 3
     assert saved["class_counts"]["train"]["c0"] + saved["class_counts"]["test"]["c0"] == 10
+
+
+def entries(ids):
+    """Annotation entries in the published format (no id field: the id is the first view's stem)."""
+    return [{"video_url_1": f"{i}/{i}-View1-Part1.mp4", "video_url_2": f"{i}/{i}-View2-Part1.mp4",
+             "tricks": [{"labels": ["c0"], "start": 0.0, "end": 1.0}]} for i in ids]
+
+
+def official_files(tmp_path, train, test):
+    (tmp_path / "train_data.json").write_text(json.dumps(entries(train)))
+    (tmp_path / "test_data.json").write_text(json.dumps(entries(test)))
+    return {"train": tmp_path / "train_data.json", "test": tmp_path / "test_data.json"}
+
+
+def stems(names):
+    return [f"{n}-View1-Part1" for n in names]
+
+
+def test_official_split_files_make_the_halves(tmp_path, caplog):
+    y = np.zeros((6, 3), np.uint8)
+    y[:, 0] = 1
+    path = tmp_path / "labels.h5"
+    with atomic_h5(path, kind="labels", classes=["c0", "c1", "c2"]) as f:
+        for sid, row in zip(stems("abcdef"), y):
+            f.create_group(sid).create_dataset("sequence_labels", data=row)
+    files = official_files(tmp_path, ["d", "a", "b"], ["e", "c"])
+    out = split_home(path, tmp_path / "split.json", {"test_size": 0.3, "seed": 0,
+                                                      "allow_empty_class": True}, files)
+    assert out["train"] == stems("abd") and out["test"] == stems("ce")   # the home's order
+    assert out["source"] == "official files"
+    assert "left out: f-View1-Part1" in caplog.text                  # in neither file: warned
+
+
+@pytest.mark.parametrize("train,test,fault", [
+    (["a", "zz"], ["c"], r"train_data.json: sequence 'zz-View1-Part1' is not in this home's annotations"),
+    (["a", "b"], ["b"], r"test_data.json: sequence 'b-View1-Part1' is also in the train file"),
+    (["a", "a"], ["b"], r"train_data.json: sequence id 'a-View1-Part1' appears twice"),
+])
+def test_official_split_unknown_or_repeated_ids_are_one_line_errors(tmp_path, train, test, fault):
+    path = tmp_path / "labels.h5"
+    with atomic_h5(path, kind="labels", classes=["c0"]) as f:
+        for sid in stems("abc"):
+            f.create_group(sid).create_dataset("sequence_labels", data=np.ones(1, np.uint8))
+    with pytest.raises(VicokdError, match=fault) as err:
+        split_home(path, tmp_path / "split.json", {"test_size": 0.3, "seed": 0},
+                   official_files(tmp_path, train, test))
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "split.json").exists()

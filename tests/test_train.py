@@ -157,3 +157,35 @@ def test_resume_may_change_threads_and_cache(home, tmp_path):
     m = train_teacher(home, o, tiny_model_section(), {**TEACHER, "threads": 2, "cache": True},
                       "multiasl")
     assert m["resumed_from_epoch"] == 1
+
+
+def test_cosine_ends_at_lr_min_and_metrics_carry_the_best_epoch(home, tmp_path):
+    section = {**TEACHER, "epochs": 2, "lr": 1e-3, "lr_min": 1e-5}
+    m = train_teacher(home, outputs(tmp_path), tiny_model_section(), section, "multiasl")
+    rows = list(csv.DictReader(open(outputs(tmp_path).curve)))
+    # epoch 2 of 2 starts halfway down the cosine from lr to lr_min (eta_min), not to 0
+    assert float(rows[1]["lr"]) == pytest.approx(1e-5 + (1e-3 - 1e-5) / 2, rel=1e-4)
+    maps = [float(r["test_map"]) for r in rows]
+    # the reported figure stays the last epoch's; the authors' protocol is beside it, labelled
+    assert m["map"] == pytest.approx(maps[-1])
+    assert m["best_epoch"] == 1 + int(np.argmax(maps))
+    assert m["best_epoch_map"] == pytest.approx(max(maps))
+    assert "authors' protocol" in m["best_epoch_protocol"]
+
+
+def test_best_epoch_takes_the_first_of_equal_epochs():
+    from vicokd.runs.outputs import best_epoch
+    curve = [{"epoch": 1, "test_map": 40.0, "test_frame_map": 9.0},
+             {"epoch": 2, "test_map": 55.0, "test_frame_map": 10.0},
+             {"epoch": 3, "test_map": 55.0, "test_frame_map": 12.0},
+             {"epoch": 4, "test_map": float("nan"), "test_frame_map": 1.0}]
+    assert best_epoch(curve) == {"best_epoch_map": 55.0, "best_epoch_frame_map": 10.0, "best_epoch": 2}
+    assert best_epoch([])["best_epoch"] is None
+
+
+def test_normalising_on_the_device_trains_the_same_model(home, tmp_path):
+    section = {**TEACHER, "epochs": 1}
+    a = train_teacher(home, outputs(tmp_path / "a"), tiny_model_section(), section, "multitsf")
+    b = train_teacher(home, outputs(tmp_path / "b"), tiny_model_section(),
+                      {**section, "normalize_on_device": True, "pin_memory": True}, "multitsf")
+    assert a["map"] == b["map"] and a["frame_map"] == b["frame_map"]

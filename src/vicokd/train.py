@@ -22,7 +22,8 @@ Interface (read top to bottom):
   everything that defines the run) says what may resume: made by another config, it is a
   one-line VicokdError; made on other input data (its DATA_KEYS, e.g. `inputs`, the identity of
   each input artifact, differ: an upstream stage reran), the run starts afresh with a warning.
-- Adam (weight decay), cosine annealing over the epochs, one scheduler step per epoch; after
+- Adam (weight decay), cosine annealing over the epochs from `lr` to `lr_min` (the authors'
+  code ends at 1e-5; the embedded default at 0), one scheduler step per epoch; after
   every epoch an evaluation on `test_set` (sequence and frame mAP); tqdm shows loss and mAP.
 - A NaN/inf loss stops with a VicokdError naming the epoch and step.
 
@@ -64,11 +65,14 @@ class TrainConfig:
     epochs: int
     lr: float
     weight_decay: float = default("teacher.weight_decay")
+    lr_min: float = default("teacher.lr_min")           # where the cosine schedule ends (eta_min)
     batch_size: int = default("teacher.batch_size")
     seed: int = default("teacher.seed")
     device: str = default("model.device")
     bf16: bool = default("model.bf16")
     workers: int = default("teacher.workers")  # DataLoader processes; 0 = the training process
+    pin_memory: bool = default("teacher.pin_memory")    # page-locked batches: async GPU copies
+    normalize_on_device: bool = default("teacher.normalize_on_device")  # uint8 frames to the GPU
     progress: bool = True
 
 
@@ -83,24 +87,28 @@ class FitResult:
 
 # -- data -----------------------------------------------------------------------------------------
 def make_loader(dataset, batch_size: int, shuffle: bool, seed: int = 0, epoch: int = 0,
-                workers: int = 0) -> DataLoader:
+                workers: int = 0, pin_memory: bool = False) -> DataLoader:
     """Shuffling depends on (seed, epoch) only, so a resumed run draws the same batches."""
     generator = torch.Generator().manual_seed(seed * 100003 + epoch)
     if hasattr(dataset, "set_epoch"):
         dataset.set_epoch(epoch)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                      num_workers=workers, persistent_workers=False, drop_last=False)
+                      num_workers=workers, persistent_workers=False, drop_last=False,
+                      pin_memory=pin_memory and torch.cuda.is_available())
 
 
-def to_device(batch: dict, device: torch.device) -> dict:
-    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v
-            for k, v in batch.items()}
+def to_device(batch: dict, device: torch.device, dataset=None) -> dict:
+    """The batch on `device` (asynchronous from pinned memory), normalised there when the
+    dataset hands out raw items (`normalize_on_device`)."""
+    batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v
+             for k, v in batch.items()}
+    return dataset.on_device(batch) if getattr(dataset, "raw", False) else batch
 
 
 # -- evaluation -----------------------------------------------------------------------------------
 @torch.no_grad()
 def predict(model, dataset, batch_size: int = 8, device: torch.device | str = "cpu",
-            bf16: bool = False) -> dict:
+            bf16: bool = False, workers: int = 0, pin_memory: bool = False) -> dict:
     """Sigmoid scores on every sequence of `dataset` and on every one of its decoded frames
     (`EvaluationPasses`), as numpy arrays: sequence_scores [S, C] and sequence_labels [S, C]
     (from pass 0, evaluation sampling); per sequence s, lists of frame_scores [L_s, C],
@@ -113,8 +121,9 @@ def predict(model, dataset, batch_size: int = 8, device: torch.device | str = "c
     seq_labels: list = [None] * n
     frames: list = [None] * n
     views: list = [None] * n
-    for batch in make_loader(EvaluationPasses(dataset), batch_size, shuffle=False):
-        batch = to_device(batch, device)
+    for batch in make_loader(EvaluationPasses(dataset), batch_size, False, workers=workers,
+                             pin_memory=pin_memory):
+        batch = to_device(batch, device, dataset)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             out = model(*model_inputs(model, batch))
         seq = torch.sigmoid(out["sequence_logits"].float()).cpu().numpy()
@@ -164,7 +173,7 @@ def _set_rng_states(states: dict) -> None:
 
 # Options of the teacher:/student: sections that change speed, not results: a run may resume
 # after any of them changed.
-SPEED_OPTIONS = ("threads", "workers", "cache")
+SPEED_OPTIONS = ("threads", "workers", "cache", "pin_memory", "normalize_on_device")
 
 
 def without_speed_options(section: dict) -> dict:
@@ -220,8 +229,12 @@ def fit(model, loss_fn: LossFn, train_set, test_set, cfg: TrainConfig, checkpoin
     device = resolve_device(cfg.device)
     checkpoint_path = Path(checkpoint_path)
     model.to(device)
+    for dataset in (train_set, test_set):
+        if hasattr(dataset, "raw"):
+            dataset.raw = cfg.normalize_on_device
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1))
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1),
+                                                           eta_min=cfg.lr_min)
     curve: list[dict] = []
     start = 0
     state = load_checkpoint(checkpoint_path, fingerprint, device) if checkpoint_path.is_file() else None
@@ -248,9 +261,10 @@ def fit(model, loss_fn: LossFn, train_set, test_set, cfg: TrainConfig, checkpoin
         model.train()
         lr = optimizer.param_groups[0]["lr"]
         losses, part_sums = [], {}
-        loader = make_loader(train_set, cfg.batch_size, True, cfg.seed, epoch, cfg.workers)
+        loader = make_loader(train_set, cfg.batch_size, True, cfg.seed, epoch, cfg.workers,
+                             cfg.pin_memory)
         for step, batch in enumerate(loader):
-            batch = to_device(batch, device)
+            batch = to_device(batch, device, train_set)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                 loss, parts = loss_fn(model, batch)
             if not torch.isfinite(loss):
@@ -263,7 +277,8 @@ def fit(model, loss_fn: LossFn, train_set, test_set, cfg: TrainConfig, checkpoin
             for k, v in parts.items():
                 part_sums[k] = part_sums.get(k, 0.0) + v
         scheduler.step()
-        pred = predict(model, test_set, cfg.batch_size, device, cfg.bf16)
+        pred = predict(model, test_set, cfg.batch_size, device, cfg.bf16, cfg.workers,
+                       cfg.pin_memory)
         test_map, test_frame_map = score(pred)
         seconds = time.perf_counter() - t0
         elapsed += seconds
@@ -281,7 +296,8 @@ def fit(model, loss_fn: LossFn, train_set, test_set, cfg: TrainConfig, checkpoin
             on_epoch_end(epoch + 1, row)
     bar.close()
     if pred is None:                    # resumed after the last epoch: only evaluate
-        pred = predict(model, test_set, cfg.batch_size, device, cfg.bf16)
+        pred = predict(model, test_set, cfg.batch_size, device, cfg.bf16, cfg.workers,
+                       cfg.pin_memory)
     return FitResult(curve=curve, predictions=pred, seconds=elapsed, resumed_from=start)
 
 
@@ -290,10 +306,14 @@ def train_config(section: dict, model_section: dict) -> TrainConfig:
     model_section = fill("model", model_section)
     return TrainConfig(epochs=int(section["epochs"]), lr=float(section["lr"]),
                        weight_decay=float(section.get("weight_decay", TrainConfig.weight_decay)),
+                       lr_min=float(section.get("lr_min", TrainConfig.lr_min)),
                        batch_size=int(section["batch_size"]),
                        seed=int(section.get("seed", TrainConfig.seed)),
                        device=str(model_section["device"]), bf16=bool(model_section["bf16"]),
-                       workers=int(section.get("workers", TrainConfig.workers)))
+                       workers=int(section.get("workers", TrainConfig.workers)),
+                       pin_memory=bool(section.get("pin_memory", TrainConfig.pin_memory)),
+                       normalize_on_device=bool(section.get("normalize_on_device",
+                                                            TrainConfig.normalize_on_device)))
 
 
 def as_dict(cfg: TrainConfig) -> dict:

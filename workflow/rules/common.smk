@@ -43,13 +43,34 @@ wildcard_constraints:
 DATA_PRIORITY = 10
 
 
+def home_root(env):
+    """The folder one home's annotation files, split files and videos are relative to:
+    dataset.root, or root/home_dirs[env] when the homes are folders of their own (as the
+    published MultiSensor-Home1 and -Home2 are)."""
+    return os.path.join(DATA_ROOT, (config["dataset"].get("home_dirs") or {}).get(env, ""))
+
+
 def annotation_path(env):
-    """Path of the annotation file of one home."""
+    """Path of the annotation file of one home, or the list of its files."""
     try:
         rel = config["dataset"]["annotations"][env]
     except KeyError:
         raise ValueError(f"config.yaml: dataset.annotations has no entry for home '{env}'")
-    return os.path.join(DATA_ROOT, rel)
+    if isinstance(rel, list):
+        return [os.path.join(home_root(env), r) for r in rel]
+    return os.path.join(home_root(env), rel)
+
+
+def split_inputs(wildcards):
+    """The manifest and labels of one home, and its official split files when split.files
+    names them (relative to the home's folder, home_root); else the split is made by iterative stratification."""
+    inputs = {"manifest": f"results/{wildcards.env}/manifest.json",
+              "labels": f"results/{wildcards.env}/labels.h5"}
+    files = (config["split"].get("files") or {}).get(wildcards.env)
+    if files:
+        inputs |= {f"{half}_file": os.path.join(home_root(wildcards.env), files[half])
+                   for half in ("train", "test")}
+    return inputs
 
 
 def synthetic_home_dir(env):

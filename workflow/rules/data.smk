@@ -94,6 +94,7 @@ rule labels:
         "results/{env}/labels.h5",
     params:
         decode=config["decode"],
+        labels=config["labels"],
     priority: DATA_PRIORITY
     conda:
         CONDA_ENV,
@@ -105,12 +106,12 @@ rule labels:
 
 rule split:
     input:
-        manifest="results/{env}/manifest.json",
-        labels="results/{env}/labels.h5",
+        unpack(split_inputs),
     output:
         "results/{env}/split.json",
     params:
         split=config["split"],
+        view_pattern=config["dataset"]["view_pattern"],
     priority: DATA_PRIORITY
     conda:
         CONDA_ENV,

@@ -56,6 +56,21 @@ def read_annotations(path: str | Path, fmt: str, classes: list[str],
     return sequences
 
 
+def read_annotation_files(paths, fmt: str, classes: list[str],
+                          view_pattern: str | None = None) -> list[SequenceAnnotation]:
+    """One home's annotations from one file or a list of files (e.g. the published
+    train_data.json and test_data.json), in order; an id in two files is an error."""
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    out, seen = [], {}
+    for path in paths:
+        for seq in read_annotations(path, fmt, classes, view_pattern):
+            if seq.id in seen:
+                raise VicokdError(f"{path}: sequence id '{seq.id}' is also in {seen[seq.id]}")
+            seen[seq.id] = path
+            out.append(seq)
+    return out
+
+
 def _number(path: Path, where: str, value) -> float:
     try:
         x = float(value)

@@ -14,6 +14,10 @@ Per sequence the dataset reads `frames.h5` `/{id}/frames` uint8 [V, L, H, W, 3],
     frame_index     int64   [T]              which decoded frames were sampled
     index           int64   []               position in the dataset
 
+With `raw = True` (set by the training loop when teacher/student `normalize_on_device` is on)
+frames stay uint8 and fbank float16 in the item, a quarter and half of the bytes through the
+DataLoader's workers and pinned memory; `on_device(batch)` then normalises the batch on the GPU.
+
 With frozen encoders (`model.encoders: frozen`) the `features` stage's `features.h5`
 (`/{id}/video`, `/{id}/audio` float16 [V, L, K]) stands for frames.h5 and audio.h5: `frames`
 and `fbank` then hold the cached features, float32 [N, T, K], as the models take them.
@@ -146,6 +150,7 @@ class SequenceDataset(Dataset):
         self.image_mean, self.image_std = float(image_mean), float(image_std)
         self.fbank_mean, self.fbank_std = fbank_mean, fbank_std
         self.cache = bool(cache)
+        self.raw = False                    # True: items as stored, normalised by on_device()
         self._cache: dict[str, dict] = {}
         self._handles: dict | None = None
         self._pid = None
@@ -317,7 +322,8 @@ class SequenceDataset(Dataset):
                 frames = block["frames"][:, torch.from_numpy(idx)]
             else:
                 frames = resize_frames(block["frames"][:, idx], self.size)   # only the T sampled
-            frames = normalise_frames(frames, self.image_mean, self.image_std)
+            if not self.raw:                # raw: uint8, normalised by on_device()
+                frames = normalise_frames(frames, self.image_mean, self.image_std)
         item = {
             "frames": frames,
             "frame_labels": torch.from_numpy(block["frame_labels"][idx].astype(np.float32)),
@@ -329,10 +335,22 @@ class SequenceDataset(Dataset):
             fb = torch.from_numpy(block["fbank"][:, idx])                # [N, T, Lf, M] f16
             # half -> float in torch: numpy's float16 conversion is several times slower
             item["fbank"] = fb.float() if self.features else \
-                (fb.float() - self.fbank_mean) / (2 * self.fbank_std)
+                (fb if self.raw else self._normalise_fbank(fb))
         if "mask" in block:
             item["masks"] = torch.from_numpy(block["mask"][:, idx].astype(np.float32))
         return item
+
+    def _normalise_fbank(self, fb: torch.Tensor) -> torch.Tensor:
+        return (fb.float() - self.fbank_mean) / (2 * self.fbank_std)
+
+    def on_device(self, batch: dict) -> dict:
+        """Normalise a batch of raw items where it is (the GPU): the same values the items
+        carry when `raw` is off; a batch already normalised passes unchanged."""
+        if batch["frames"].dtype == torch.uint8:
+            batch["frames"] = normalise_frames(batch["frames"], self.image_mean, self.image_std)
+        if "fbank" in batch and batch["fbank"].dtype == torch.float16:
+            batch["fbank"] = self._normalise_fbank(batch["fbank"])
+        return batch
 
     def close(self) -> None:
         if self._handles:

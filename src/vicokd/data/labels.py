@@ -1,25 +1,43 @@
 """The `labels` stage: frame labels at `decode.fps` and sequence labels, into labels.h5.
 
-Frame i stands for time i / fps; its label for class c is 1 when some segment of c has
-start <= i / fps <= end. The frame count is the decode stage's, from the same usable duration.
+Frame i stands for time i / fps. `labels.rule` says when its label for class c is 1:
+
+- `time` (ours, DESIGN.md; the default): some segment of c has start <= i / fps <= end;
+- `rounded` (the authors' code): round(start * fps) <= i <= round(end * fps) for some segment
+  of c, with Python's round (halves to even). It marks up to one more frame at each end: a
+  segment [0.5, 0.7] s covers no frame at 2.5 FPS by time, frames 1 and 2 by rounding.
+
+The frame count is the decode stage's, from the same usable duration.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..errors import VicokdError
 from ..storage import atomic_h5, write_dataset
 from .manifest import load_manifest
 from .media import frame_count
 
 
-def frame_labels(segments: list[dict], classes: list[str], count: int, fps: float) -> np.ndarray:
-    """uint8 `[count, C]`."""
+RULES = ("time", "rounded")
+
+
+def frame_labels(segments: list[dict], classes: list[str], count: int, fps: float,
+                 rule: str = "time") -> np.ndarray:
+    """uint8 `[count, C]` by `rule` (see the module docstring)."""
+    if rule not in RULES:
+        raise VicokdError(f"config labels.rule: '{rule}' is not one of {', '.join(RULES)}")
     index = {c: k for k, c in enumerate(classes)}
     times = np.arange(count) / fps
+    frames = np.arange(count)
     out = np.zeros((count, len(classes)), dtype=np.uint8)
     for s in segments:
-        out[(times >= s["start"]) & (times <= s["end"]), index[s["label"]]] = 1
+        if rule == "time":
+            hit = (times >= s["start"]) & (times <= s["end"])
+        else:
+            hit = (frames >= round(s["start"] * fps)) & (frames <= round(s["end"] * fps))
+        out[hit, index[s["label"]]] = 1
     return out
 
 
@@ -31,16 +49,20 @@ def sequence_labels(segments: list[dict], classes: list[str]) -> np.ndarray:
     return out
 
 
-def labels_manifest(manifest_path, out_path, decode: dict) -> None:
+def labels_manifest(manifest_path, out_path, decode: dict, labels: dict | None = None) -> None:
     manifest = load_manifest(manifest_path)
     classes, fps = manifest["classes"], float(decode["fps"])
-    with atomic_h5(out_path, kind="labels", config=decode, fps=fps, classes=classes) as f:
+    rule = str((labels or {}).get("rule", "time"))
+    with atomic_h5(out_path, kind="labels", config=decode, fps=fps, classes=classes,
+                   rule=rule) as f:
         for seq in manifest["sequences"]:
             g = f.create_group(seq["id"])
             count = frame_count(seq["duration"], fps)
-            write_dataset(g, "frame_labels", frame_labels(seq["segments"], classes, count, fps), ("T", "C"))
+            write_dataset(g, "frame_labels", frame_labels(seq["segments"], classes, count, fps, rule),
+                          ("T", "C"))
             write_dataset(g, "sequence_labels", sequence_labels(seq["segments"], classes), ("C",))
 
 
 def main(snakemake) -> None:
-    labels_manifest(snakemake.input.manifest, snakemake.output[0], snakemake.params.decode)
+    labels_manifest(snakemake.input.manifest, snakemake.output[0], snakemake.params.decode,
+                    snakemake.params.labels)

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..config import fill
 from ..errors import VicokdError
 from ..storage import read_json, write_json
-from .annotations import read_annotations
+from .annotations import read_annotation_files
 from .media import probe
 
 log = logging.getLogger(__name__)
@@ -22,13 +22,17 @@ log = logging.getLogger(__name__)
 LENGTH_TOLERANCE_S = 0.15
 
 
-def build_manifest(env: str, annotation_file: str | Path, dataset: dict, sample_rate: int = 16000) -> dict:
-    """Read the annotations of `env`, probe every view file, and return the manifest dict."""
-    root = Path(dataset["root"])
+def build_manifest(env: str, annotation_file: str | Path | list, dataset: dict,
+                   sample_rate: int = 16000) -> dict:
+    """Read the annotations of `env` (one file or a list of files), probe every view file, and
+    return the manifest dict."""
+    # the videos are relative to the home's folder: root, or root/home_dirs[env]
+    root = Path(dataset["root"]) / (dataset.get("home_dirs") or {}).get(env, "")
     classes = list(dataset["classes"])
     dataset = fill("dataset", dataset)
     need_audio = bool(dataset["require_audio"])
-    sequences = read_annotations(annotation_file, dataset["format"], classes, dataset["view_pattern"])
+    sequences = read_annotation_files(annotation_file, dataset["format"], classes,
+                                      dataset["view_pattern"])
     out = []
     for seq in sequences:
         infos = [probe(root / view, sample_rate, need_audio) for view in seq.views]
@@ -76,5 +80,7 @@ def load_manifest(path: str | Path) -> dict:
 
 
 def main(snakemake) -> None:
-    manifest = build_manifest(snakemake.wildcards.env, snakemake.input.annotations, snakemake.params.dataset)
+    annotations = snakemake.input.annotations
+    annotations = annotations if isinstance(annotations, str) else list(annotations)
+    manifest = build_manifest(snakemake.wildcards.env, annotations, snakemake.params.dataset)
     write_json(snakemake.output[0], manifest)

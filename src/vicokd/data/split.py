@@ -1,7 +1,12 @@
-"""The `split` stage: a 7:3 train/test split of one home by iterative stratification.
+"""The `split` stage: the train/test split of one home.
 
-Uses iterative-stratification's MultilabelStratifiedShuffleSplit on the sequence labels, so
-every class keeps about the same share in both halves (Sechidis et al., as the paper does).
+With `split.files` naming the home's official split files (MultiSensor-Home ships
+train_data.json and test_data.json, entries in the annotations' format), their sequence ids
+make the halves: an id that is not in the home's annotations, or that appears twice (in one file
+or in both), is a one-line error; a sequence in neither file is left out with a warning.
+Otherwise a 7:3 split by iterative-stratification's MultilabelStratifiedShuffleSplit on the
+sequence labels, so every class keeps about the same share in both halves (Sechidis et al., as
+the paper does).
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import numpy as np
 
 from ..config import fill
 from ..errors import VicokdError
-from ..storage import open_h5, write_json
+from ..runner import optional_input
+from ..storage import open_h5, read_json, write_json
+from .annotations import read_annotations
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +35,47 @@ def stratified_split(ids: list[str], labels: np.ndarray, test_size: float, seed:
     return [ids[i] for i in sorted(train_idx)], [ids[i] for i in sorted(test_idx)]
 
 
-def split_home(labels_path, out_path, split: dict) -> dict:
+def official_split(ids: list[str], files: dict, fmt: str, classes: list[str],
+                   view_pattern: str | None = None) -> tuple[list[str], list[str]]:
+    """(train ids, test ids), each in the order of `ids`, from the official split files
+    {"train": path, "test": path} of a home whose sequences are `ids`."""
+    known = set(ids)
+    halves: dict[str, set] = {}
+    where: dict[str, str] = {}
+    for half in ("train", "test"):
+        path = files[half]
+        members = set()
+        for seq in read_annotations(path, fmt, classes, view_pattern):   # a repeat: one line
+            if seq.id not in known:
+                raise VicokdError(f"{path}: sequence '{seq.id}' is not in this home's annotations")
+            if seq.id in where:
+                raise VicokdError(f"{path}: sequence '{seq.id}' is also in the {where[seq.id]} file")
+            where[seq.id] = half
+            members.add(seq.id)
+        halves[half] = members
+    left = [i for i in ids if i not in where]
+    if left:
+        log.warning("split: %d sequence(s) of the annotations are in neither split file and are "
+                    "left out: %s", len(left), ", ".join(left[:10]) + (" ..." if len(left) > 10 else ""))
+    return [i for i in ids if i in halves["train"]], [i for i in ids if i in halves["test"]]
+
+
+def split_home(labels_path, out_path, split: dict, files: dict | None = None,
+               fmt: str = "multisensor_home", view_pattern: str | None = None) -> dict:
+    """split.json of one home: by the official `files` ({"train", "test"} paths) when given,
+    else by iterative stratification."""
     split = fill("split", split)
     with open_h5(labels_path, "labels") as f:
         classes = [str(c) for c in f.attrs["classes"]]
         ids = sorted(f.keys())
         y = np.stack([f[i]["sequence_labels"][()] for i in ids]) if ids else np.zeros((0, len(classes)))
-    train, test = stratified_split(ids, y, float(split["test_size"]), int(split["seed"]))
+    if files:
+        train, test = official_split(ids, files, fmt, classes, view_pattern)
+        for half, members in (("train", train), ("test", test)):
+            if not members:
+                raise VicokdError(f"{files[half]}: the official {half} split names no sequence")
+    else:
+        train, test = stratified_split(ids, y, float(split["test_size"]), int(split["seed"]))
     rows = {i: r for i, r in zip(ids, y)}
     counts = {half: {c: int(sum(rows[i][k] for i in members)) for k, c in enumerate(classes)}
               for half, members in (("train", train), ("test", test))}
@@ -48,11 +89,18 @@ def split_home(labels_path, out_path, split: dict) -> dict:
     for e in empty:
         log.warning("class %s has no sequence in that half", e)
     result = {"train": train, "test": test, "test_size": split["test_size"], "seed": split["seed"],
-              "classes": classes, "class_counts": counts}
+              "classes": classes, "class_counts": counts,
+              "source": "official files" if files else "iterative stratification",
+              "files": {k: str(v) for k, v in files.items()} if files else None}
     write_json(out_path, result)
     log.info("split: %d train, %d test sequences", len(train), len(test))
     return result
 
 
 def main(snakemake) -> None:
-    split_home(snakemake.input.labels, snakemake.output[0], snakemake.params.split)
+    inp = snakemake.input
+    files = {half: optional_input(inp, f"{half}_file") for half in ("train", "test")}
+    files = files if all(files.values()) else None
+    fmt = read_json(inp.manifest).get("format", "multisensor_home")
+    split_home(inp.labels, snakemake.output[0], snakemake.params.split, files, fmt,
+               snakemake.params.view_pattern)

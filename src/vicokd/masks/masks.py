@@ -2,7 +2,10 @@
 per-frame visibility mask derived from them.
 
 masks.h5, per sequence: `mask` bool [V, T], `boxes` float32 [V, T, K, 4] (xyxy pixels of the
-decoded frame, NaN-padded), `scores` float32 [V, T, K] (NaN-padded); K = masks.max_det.
+decoded frame, NaN-padded), `scores` float32 [V, T, K] (NaN-padded); K = masks.max_det; and
+`score` float32 [V, T], the mean confidence of every person detection of the frame (score >
+masks.conf, up to SCORE_MAX_DET of them, no area limit), 0 when there is none: what the
+authors' code keeps per view and frame (with YOLOv10-B).
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ from ..storage import atomic_h5, check_dataset, open_h5, write_dataset
 from .yolo import check_frames, load_detector, prepare_ultralytics, select_device
 
 log = logging.getLogger(__name__)
+
+# Detections per frame YOLO returns (ultralytics' default, as in the authors' code): the person
+# score averages all of them; boxes/scores keep the K = masks.max_det best.
+SCORE_MAX_DET = 300
 
 
 @dataclass
@@ -61,6 +68,11 @@ def derive_mask(boxes: np.ndarray, scores: np.ndarray, conf: float, min_area: fl
     return ok.any(axis=-1)
 
 
+def person_score(dets: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """float32 [F]: the mean person confidence of each frame's detections, 0 when none."""
+    return np.array([float(np.mean(s)) if len(s) else 0.0 for _, s in dets], dtype=np.float32)
+
+
 def pack_detections(dets: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame (boxes [n, 4], scores [n]) -> NaN-padded boxes [F, k, 4], scores [F, k],
     keeping the k highest scores of each frame."""
@@ -96,7 +108,8 @@ class PersonDetector:
             # ultralytics takes numpy images as BGR (OpenCV order); frames.h5 holds RGB.
             bgr = [np.ascontiguousarray(im[..., ::-1]) for im in chunk]
             results = self.model.predict(bgr, imgsz=size, conf=self.cfg.conf,
-                                         classes=[self.person], max_det=self.cfg.max_det,
+                                         classes=[self.person],
+                                         max_det=max(self.cfg.max_det, SCORE_MAX_DET),
                                          device=self.device, half=False, verbose=False)
             for r in results:
                 b = r.boxes
@@ -129,11 +142,13 @@ def compute_masks(frames_path, out_path, weights, cfg: MasksConfig, threads: int
                 boxes, scores = pack_detections(dets, cfg.max_det)
                 boxes = boxes.reshape(V, T, cfg.max_det, 4)
                 scores = scores.reshape(V, T, cfg.max_det)
+                score = person_score(dets).reshape(V, T)
                 mask = derive_mask(boxes, scores, cfg.conf, cfg.min_area)
                 g = out.create_group(sid)
                 write_dataset(g, "mask", mask, ("V", "T"))
                 write_dataset(g, "boxes", boxes, ("V", "T", "K", "xyxy"))
                 write_dataset(g, "scores", scores, ("V", "T", "K"))
+                write_dataset(g, "score", score, ("V", "T"))
                 n_frames += V * T
                 n_seen += int(mask.sum())
                 done = seq_ids.index(sid) + 1

@@ -70,13 +70,32 @@ YARDSTICK_KEYS = ("chance", "chance_band", "prevalence",
                   "frame_chance", "frame_chance_band", "frame_prevalence")
 
 
+# The authors' model selection, reported beside ours (never in its place).
+BEST_EPOCH_PROTOCOL = ("the authors' protocol: the epoch with the best test mAP, chosen on the "
+                       "test split itself (they have no validation set); optimistic, for comparing "
+                       "with published figures only; `map` is the last epoch's")
+
+
+def best_epoch(curve: list[dict]) -> dict:
+    """The epoch of `curve` with the highest test mAP (the first of equals) and its figures, as
+    the flat metrics.json keys best_epoch_map, best_epoch_frame_map, best_epoch (None: no curve)."""
+    rows = [r for r in curve if r.get("test_map") is not None and np.isfinite(r["test_map"])]
+    if not rows:
+        return {"best_epoch_map": None, "best_epoch_frame_map": None, "best_epoch": None}
+    best = max(rows, key=lambda r: r["test_map"])
+    return {"best_epoch_map": best["test_map"], "best_epoch_frame_map": best.get("test_frame_map"),
+            "best_epoch": int(best["epoch"])}
+
+
 def metrics_of(result: FitResult, test_set: SequenceDataset, epochs: int) -> dict:
     pred = result.predictions
     summary = evaluation_summary(pred["sequence_labels"], pred["sequence_scores"],
                                  pred["frame_labels"], pred["frame_scores"], test_set.classes)
     yardsticks = {k: summary.get(k) for k in YARDSTICK_KEYS}
     return {"map": summary["map"], "frame_map": summary.get("frame_map"),
-            "per_class_ap": summary["per_class_ap"], **yardsticks, "epochs": epochs,
+            "per_class_ap": summary["per_class_ap"], **yardsticks,
+            **best_epoch(result.curve), "best_epoch_protocol": BEST_EPOCH_PROTOCOL,
+            "epochs": epochs,
             "seconds": round(result.seconds, 3), "n_test": len(test_set),
             "resumed_from_epoch": result.resumed_from}
 

@@ -1,0 +1,101 @@
+"""The paper-scale models and batches that bench_paper (CPU) and bench_gpu (CUDA) time:
+config.yaml with config/paper.yaml merged on top, as `snakemake --configfile config/paper.yaml`
+reads it, every encoder checkpoint replaced by a random initialisation of the same shapes
+(nothing is on this machine; the cost of a step does not depend on the weights)."""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+METHOD = "vicokd"            # the student step distills with every term (FD + LD + VC)
+
+
+def merge(base: dict, over: dict) -> dict:
+    """`over` on top of `base`, recursively (how Snakemake merges a --configfile)."""
+    out = copy.deepcopy(base)
+    for key, value in (over or {}).items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
+            else copy.deepcopy(value)
+    return out
+
+
+def paper_config() -> dict:
+    """config.yaml + config/paper.yaml, with no checkpoint to load."""
+    cfg = merge(yaml.safe_load((REPO / "config.yaml").read_text()),
+                yaml.safe_load((REPO / "config" / "paper.yaml").read_text()))
+    for enc in cfg["model"].values():
+        if isinstance(enc, dict) and "checkpoint" in enc:
+            enc["checkpoint"] = None
+    return cfg
+
+
+def segment_length(cfg: dict) -> int:
+    """L: fbank frames per decoded frame (0.4 s at 2.5 FPS, 25 ms window, 10 ms shift: 38)."""
+    a, fps = cfg["audio"], float(cfg["decode"]["fps"])
+    return int((1000.0 / fps - a["frame_length_ms"]) // a["frame_shift_ms"]) + 1
+
+
+def build(cfg: dict, backbone: str, role: str, device="cpu"):
+    """(model to train, loss_fn, frozen teacher or None) of `role` ("teacher" or "student")."""
+    import torch
+
+    from vicokd.distill import StudentConfig, make_student_loss, supervised_loss_fn
+    from vicokd.models import build_model, model_config
+
+    sec, classes = cfg["model"], len(cfg["dataset"]["classes"])
+    mel, seg = int(cfg["audio"]["mel_bins"]), segment_length(cfg)
+    torch.manual_seed(0)
+    teacher = build_model(model_config(sec, backbone, classes, mel_bins=mel, audio_length=seg,
+                                       audio=True)).to(device)
+    if role == "teacher":
+        return teacher.train(), supervised_loss_fn(1.0, "frame"), None
+    student = build_model(model_config(sec, backbone, classes, mel_bins=mel, audio_length=seg,
+                                       audio=False)).to(device).train()
+    loss_fn = make_student_loss(METHOD, "frame", StudentConfig.from_section(cfg["student"]), teacher)
+    return student, loss_fn, teacher
+
+
+def random_batch(cfg: dict, batch: int, views: int, device="cpu", raw: bool = False) -> dict:
+    """One batch of the paper's shapes: frames [B, N, T, 3, S, S] (uint8 when `raw`), fbank,
+    frame and sequence labels, masks."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    t, size = int(cfg["model"]["frames"]), int(cfg["model"]["image_size"])
+    classes, mel, seg = len(cfg["dataset"]["classes"]), int(cfg["audio"]["mel_bins"]), segment_length(cfg)
+    frames = torch.randint(0, 256, (batch, views, t, 3, size, size), dtype=torch.uint8, generator=g)
+    if not raw:
+        frames = (frames.float() / 255 - 0.5) / 0.5
+    fbank = torch.randn(batch, views, t, seg, mel, generator=g)
+    frame_labels = (torch.rand(batch, t, classes, generator=g) < 0.15).float()
+    out = {"frames": frames, "fbank": fbank.half() if raw else fbank,
+           "frame_labels": frame_labels, "sequence_labels": frame_labels.amax(1),
+           "masks": (torch.rand(batch, views, t, generator=g) < 0.5).float()}
+    return {k: v.to(device) for k, v in out.items()}
+
+
+def train_step(model, loss_fn, optimizer, batch: dict, device_type: str, bf16: bool = True) -> float:
+    """One training step as vicokd.train.fit runs it; returns the loss."""
+    import torch
+
+    with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
+        loss, _ = loss_fn(model, batch)
+    if not torch.isfinite(loss):
+        raise RuntimeError(f"non-finite loss {float(loss)}")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
+def timed(fn, sync=lambda: None) -> tuple[float, object]:
+    sync()
+    t0 = time.perf_counter()
+    out = fn()
+    sync()
+    return time.perf_counter() - t0, out
