@@ -6,13 +6,14 @@ import sys
 
 import pytest
 
+import netns
 from conftest import workflow_env
 
 pytestmark = pytest.mark.e2e
 
 
 def run_cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "vicokd.cli", *map(str, args)], cwd=cwd,
+    return subprocess.run(netns.isolated([sys.executable, "-m", "vicokd.cli", *args]), cwd=cwd,
                           env=workflow_env(), capture_output=True, text=True)
 
 

@@ -1,13 +1,12 @@
-"""results/report.html: built from fabricated runs, checked with a headless browser when
-Debian's chromium is installed, else with html.parser (well-formed, every table present, every
-image decodes); and the report rules run by Snakemake on fabricated training outputs."""
+"""results/report.html: built from fabricated runs, checked with html.parser (well-formed, every
+table present, every image decodes) and rendered in Debian's headless chromium (skipped where it
+is not installed, required in CI); and the report rules run by Snakemake on fabricated training
+outputs."""
 
 from __future__ import annotations
 
 import base64
 import io
-import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -15,7 +14,8 @@ import matplotlib.image as mpimg
 import pandas as pd
 import pytest
 
-from conftest import prepare_workdir, run_snakemake
+import browser
+from conftest import prepare_workdir, require, run_snakemake
 from report_fixtures import (EXPERIMENTS, HOMES, SUPERVISIONS, all_runs, fabricate,
                              fabricate_benchmarks, fake_map, write_run)
 from vicokd.experiments import figure3_runs
@@ -157,29 +157,39 @@ def test_benchmarks_summary(tmp_path):
     assert pg.benchmark_summary(pg.collect_benchmarks(tmp_path / "nowhere")).empty
 
 
-def open_in_chromium(page: Path, tmp_path: Path) -> tuple[int, str, list[str]]:
-    """Load a page in headless chromium: exit code, the DOM it built, its console messages."""
-    proc = subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run",
-         f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
-         "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
-    console = [ln for ln in proc.stderr.splitlines() if ":CONSOLE" in ln or "Uncaught" in ln]
-    return proc.returncode, proc.stdout, console
+def check_rendered(seen: dict) -> None:
+    """What chromium rendered of a report: every table laid out with rows, both figures
+    decoded and shown."""
+    tables = {t["id"]: t for t in seen["tables"]}
+    assert TABLE_IDS <= set(tables), TABLE_IDS - set(tables)
+    empty = [tid for tid in TABLE_IDS if tables[tid]["rows"] < 2 or tables[tid]["shown"] <= 0]
+    assert not empty, f"tables not rendered with rows: {empty}"
+    assert len(seen["images"]) == 2
+    broken = [i for i, img in enumerate(seen["images"]) if not img["loaded"] or img["shown"] <= 0]
+    assert not broken, f"images not rendered: {broken} of {seen['images']}"
+    assert all(img["width"] > 100 and img["height"] > 100 for img in seen["images"])
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
-def test_report_opens_in_headless_chromium(tmp_path):
+def test_report_renders_in_headless_chromium(tmp_path):
+    require(browser.missing())
     page = tmp_path / "report.html"
     page.write_text(build_from(tmp_path))
-    code, dom, console = open_in_chromium(page, tmp_path)
-    assert code == 0 and not console, console
-    for tid in TABLE_IDS:
-        assert f'id="{tid}"' in dom
-    # The check sees a page error when there is one.
+    seen, console = browser.render(page, tmp_path)
+    assert not console, console
+    check_rendered(seen)
+    code, dom, _ = browser.open_page(page, tmp_path)
+    assert code == 0 and all(f'id="{tid}"' in dom for tid in TABLE_IDS)
+    # The checks see what they look for: a broken figure, a page error.
+    text = page.read_text()
+    at = text.index("data:image/png;base64,") + len("data:image/png;base64,")
+    (tmp_path / "broken.html").write_text(text[:at] + "AAAA" + text[at + 40:])
+    seen, _ = browser.render(tmp_path / "broken.html", tmp_path)
+    assert [img["loaded"] for img in seen["images"]] == [False, True]
+    with pytest.raises(AssertionError, match="images not rendered"):
+        check_rendered(seen)
     bad = tmp_path / "bad.html"
     bad.write_text("<!DOCTYPE html><html><body><script>undefinedFn()</script></body></html>")
-    assert any("undefinedFn" in ln for ln in open_in_chromium(bad, tmp_path)[2])
+    assert any("undefinedFn" in ln for ln in browser.open_page(bad, tmp_path)[2])
 
 
 def test_report_rules_on_fabricated_training_outputs(tmp_path):

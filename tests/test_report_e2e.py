@@ -7,7 +7,9 @@ import json
 import pandas as pd
 import pytest
 
-from test_page import check_page, check_yardsticks
+import browser
+from conftest import require
+from test_page import check_page, check_rendered, check_yardsticks
 
 PROBE_KEYS = {"picture", "sound", "both", "chance", "chance_band", "prevalence", "frame_chance",
               "frame_chance_band", "frame_prevalence", "n_test", "n_test_frames", "features",
@@ -44,3 +46,13 @@ def test_tiny_config_to_report_html(tiny_run):
     check_page(page)
     check_yardsticks(page)
     assert "train students" in page and "probe" in page   # run times from the benchmark files
+
+
+@pytest.mark.e2e
+def test_report_html_renders_in_headless_chromium(tiny_run, tmp_path):
+    """The report the tiny run wrote, opened as a user would: every table and figure shown."""
+    require(browser.missing())
+    seen, console = browser.render(tiny_run / "results" / "report.html", tmp_path)
+    assert not console, console
+    check_rendered(seen)
+    assert "ViCoKD" in seen["title"] and seen["height"] > 2000

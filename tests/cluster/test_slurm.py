@@ -190,7 +190,8 @@ def test_workflow_through_slurm_equals_a_local_run(slurm, tmp_path):
     t0 = time.monotonic()
     proc = run_snakemake(cluster, *targets, config=TINY_CONFIG,
                          extra_args=["--profile", str(SLURM_PROFILE),
-                                     "--profile", str(TEST_PROFILE)])
+                                     "--profile", str(TEST_PROFILE)],
+                         isolate=False)  # sbatch and squeue talk to slurmctld on loopback
     t_slurm = time.monotonic() - t0
     print(f"\nlocal run {t_local:.1f} s, SLURM run {t_slurm:.1f} s "
           f"({len(homes)} homes, through split{', and one teacher' if with_teacher else ''})")
