@@ -63,7 +63,7 @@ def make_home(root: Path, n_seq: int = 8, views: int = 3, lengths=(5, 12), class
 
 def tiny_model_section(**over) -> dict:
     section = {"encoders": "finetune", "frames": 6, "image_size": 16, "patch_size": 8, "hidden_size": 16,
-               "vit": {"layers": 1, "heads": 2, "intermediate_size": 32, "patch_size": 8},
+               "vit": {"layers": 1, "heads": 2, "intermediate_size": 32},
                "ast": {"layers": 1, "heads": 2, "intermediate_size": 32, "patch_size": 8},
                "temporal": {"layers": 1, "heads": 2}, "fusion": {"layers": 1, "heads": 2},
                "dropout": 0.1, "device": "cpu", "bf16": False, "gradient_checkpointing": False}

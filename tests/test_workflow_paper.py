@@ -81,7 +81,8 @@ def yolo_weights(tmp_path_factory) -> Path:
     return tmp / "yolov10.pt"
 
 
-SMALL_VIT = {"layers": 1, "heads": 2, "intermediate_size": 64, "hidden_size": 48, "patch_size": 16}
+SMALL_VIT = {"layers": 1, "heads": 2, "intermediate_size": 64, "hidden_size": 48}
+PATCH = 16                      # model.patch_size: the ViT's patch (timm and transformers alike)
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,7 @@ def vit_file(tmp_path_factory) -> Path:
     from vicokd.encoders import EncoderConfig, ViTEncoder
     vit = PAPER["model"]["vit"]
     assert vit["source"] == "timm"
-    enc = EncoderConfig(**SMALL_VIT, source="timm", timm_model=vit["timm_model"])
+    enc = EncoderConfig(**SMALL_VIT, patch_size=PATCH, source="timm", timm_model=vit["timm_model"])
     path = tmp_path_factory.mktemp("vit") / "vit_small.pth"
     torch.save(ViTEncoder(enc, image_size=32, hidden_size=48, dropout=0.1).net.state_dict(), path)
     return path
@@ -105,7 +106,7 @@ def small_config(work: Path, weights: Path, vit_file: Path) -> Path:
         "dataset": {"root": "data"},
         "decode": {"size": 64},
         "masks": {"weights": str(weights), "device": "cpu"},
-        "model": {"frames": 6, "image_size": 32, "patch_size": 16, "hidden_size": 48,
+        "model": {"frames": 6, "image_size": 32, "patch_size": PATCH, "hidden_size": 48,
                   "vit": {**SMALL_VIT, "checkpoint": str(vit_file)},
                   "mlp": {"hidden_sizes": [32]},
                   "temporal": {"layers": 1}, "fusion": {"layers": 1}, "device": "cpu"},
