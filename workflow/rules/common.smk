@@ -82,15 +82,15 @@ def synthetic_home_dir(env):
 def recordings(env):
     """The recordings the annotation file of a real home names (paths); none when the file
     cannot be read, so that the manifest job says why in one line."""
-    from vicokd.data.annotations import read_annotations
+    from vicokd.data.annotations import read_annotation_files
 
     dataset = config["dataset"]
     try:
-        sequences = read_annotations(annotation_path(env), dataset["format"], dataset["classes"],
-                                     dataset["view_pattern"])
+        sequences = read_annotation_files(annotation_path(env), dataset["format"],
+                                          dataset["classes"], dataset["view_pattern"])
     except VicokdError:
         return ()
-    return tuple(os.path.join(DATA_ROOT, view) for seq in sequences for view in seq.views)
+    return tuple(os.path.join(home_root(env), view) for seq in sequences for view in seq.views)
 
 
 def manifest_inputs(wildcards):
