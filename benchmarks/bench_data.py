@@ -99,7 +99,6 @@ def main(argv=()) -> None:
     ap.add_argument("--steps", type=int, default=5, help="training steps timed")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "data.json"))
     args = ap.parse_args(list(argv))
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     import torch
     import yaml

@@ -86,7 +86,6 @@ def main(argv=()) -> None:
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "student.json"))
     args = ap.parse_args(list(argv))
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     t_import = time.perf_counter()
     import torch

@@ -68,6 +68,10 @@ def _no_network(netguard_log):
 def workflow_env(extra: dict | None = None) -> dict:
     """Environment for a snakemake subprocess: the guard on PYTHONPATH, the repo's src first."""
     env = dict(os.environ)
+    # In-process code may have set a switch (prepare_ultralytics sets YOLO_OFFLINE for itself);
+    # the programs the tests start must do without them, as a user's shell does.
+    for var in OFFLINE_VARS:
+        env.pop(var, None)
     paths = [str(NETGUARD_DIR), str(REPO / "src")]
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])

@@ -71,9 +71,10 @@ def threads_of_test_profile() -> list[str]:
 REMOTE_RULES = {"synthesize", "decode", "spectrogram", "labels"}  # per home; the rest are local
 TEACHER = "results/home1/multiasl/teacher/metrics.json"
 # A MultiASL teacher does not read the masks, so home1's masks are asked for beside it: the
-# bootstrap detector and the masks (GPU rules) go through SLURM too.
+# bootstrap detector and the masks (GPU rules) go through SLURM too. On frozen encoders (the
+# tiny config's setting) the teacher reads the home's cached features, a job of its own.
 MASKS = "results/home1/masks.h5"
-TEACHER_RULES = ["detector", "masks", "teacher"]
+TEACHER_RULES = ["detector", "masks", "features", "teacher"]
 
 
 def has_teacher_rule() -> bool:
