@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vicokd.config import fill
+
 from vicokd.data.dataset import DataFiles
 from vicokd.storage import atomic_h5, write_dataset, write_json
 
@@ -68,4 +70,4 @@ def tiny_model_section(**over) -> dict:
                "temporal": {"layers": 1, "heads": 2}, "fusion": {"layers": 1, "heads": 2},
                "dropout": 0.1, "device": "cpu", "bf16": False, "gradient_checkpointing": False}
     section.update(over)
-    return section
+    return fill("model", section)           # complete, as the workflow's config check makes it

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint as torch_checkpoint
 
-from .config import default, fill
+from .config import default
 from .encoders import (AUDIO_ENCODERS, ENCODER_MODES, ASTEncoder, AudioMLP, EncoderConfig,
                        ViTEncoder, encoder_config)
 from .errors import VicokdError
@@ -114,12 +114,11 @@ CONFIG_CLASSES = {"multitrans": MultiTransConfig, "multiasl": MultiASLConfig,
 def model_config(section: dict, backbone: str, num_classes: int, mel_bins: int,
                  audio_length: int, audio: bool = True, feature_size: int | None = None
                  ) -> AVModelConfig:
-    """Build a backbone's dataclass config from the `model:` section of config.yaml (keys not
-    given take the schema's defaults)."""
+    """Build a backbone's dataclass config from the complete `model:` section of config.yaml
+    (vicokd.config.fill gives a partial one the schema's defaults)."""
     if backbone not in CONFIG_CLASSES:
         raise VicokdError(f"config model: unknown backbone '{backbone}' (one of {', '.join(BACKBONES)})")
     cls = CONFIG_CLASSES[backbone]
-    section = fill("model", section)
     names = {f.name for f in fields(cls)} - {"vit", "ast", "audio", "num_classes", "mel_bins",
                                              "audio_length", "feature_size"}
     kwargs = {key: value for key, value in section.items() if key in names}

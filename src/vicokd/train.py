@@ -8,9 +8,8 @@ Interface (read top to bottom):
   dict described in `vicokd.models`.
 - `loss_fn(model, batch) -> (loss, parts)`: `batch` is a dict of tensors already on the model's
   device (see `vicokd.data.dataset`); `loss` a scalar tensor, `parts` a dict of floats that is
-  averaged per epoch and logged. The losses are made in `vicokd.distill`: the teacher's
-  `supervised_loss_fn(...)`, teacher-vc's, and a student's closure that also runs its frozen
-  teacher.
+  averaged per epoch and logged. `vicokd.distill.make_loss` makes every run's (the teacher's,
+  teacher-vc's, a student's that also runs its frozen teacher).
 - `train_set`, `test_set`: `vicokd.data.dataset.SequenceDataset` (training and evaluation
   sampling).
 - `cfg`: `TrainConfig` (epochs, lr, weight decay, batch size, seed, device, bf16, workers).
@@ -37,7 +36,7 @@ import json
 import logging
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -46,7 +45,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from .config import default, fill
+from .config import default, typed
 from .data.dataset import EvaluationPasses
 from .errors import VicokdError
 from .metrics import frame_mean_average_precision, mean_average_precision
@@ -61,7 +60,9 @@ CURVE_COLUMNS = ("epoch", "train_loss", "test_map", "test_frame_map", "lr", "sec
 
 @dataclass
 class TrainConfig:
-    """Defaults: the schema's `teacher:` and `model:` keys (`student:` declares the same)."""
+    """The loop's settings, from a teacher:/student: section and the device switches of
+    `model:` (`train_config`). Defaults: the schema's `teacher:` and `model:` keys (`student:`
+    declares the same keys)."""
     epochs: int
     lr: float
     weight_decay: float = default("teacher.weight_decay")
@@ -82,7 +83,6 @@ class FitResult:
     predictions: dict
     seconds: float
     resumed_from: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 # -- data -----------------------------------------------------------------------------------------
@@ -171,17 +171,8 @@ def _set_rng_states(states: dict) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-# Options of the teacher:/student: sections that change speed, not results: a run may resume
-# after any of them changed.
-SPEED_OPTIONS = ("threads", "workers", "cache", "pin_memory", "normalize_on_device")
-
-
-def without_speed_options(section: dict) -> dict:
-    """A teacher:/student: section as it enters a checkpoint's fingerprint."""
-    return {k: v for k, v in section.items() if k not in SPEED_OPTIONS}
-
-
-def canonical(fingerprint: dict) -> str:
+def fingerprint_text(fingerprint: dict) -> str:
+    """The fingerprint as it is stored and compared: JSON with sorted keys."""
     return json.dumps(fingerprint, sort_keys=True, default=str)
 
 
@@ -190,7 +181,7 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, epoch: int, curve: 
     with atomic_path(path) as tmp:
         torch.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "curve": curve, "rng": _rng_states(),
-                    "fingerprint": canonical(fingerprint)}, tmp)
+                    "fingerprint": fingerprint_text(fingerprint)}, tmp)
 
 
 # Fingerprint keys that say which data a run reads, not how it trains: a checkpoint made on
@@ -207,8 +198,8 @@ def load_checkpoint(path: Path, fingerprint: dict, device) -> dict | None:
     except Exception as exc:  # noqa: BLE001 - an unreadable checkpoint is one clear line
         raise VicokdError(f"{path}: unreadable training checkpoint ({type(exc).__name__}); "
                           "delete it to start over") from None
-    if found != canonical(fingerprint):
-        old, new = json.loads(found), json.loads(canonical(fingerprint))
+    if found != fingerprint_text(fingerprint):
+        old, new = json.loads(found), json.loads(fingerprint_text(fingerprint))
         keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         if keys and set(keys) <= set(DATA_KEYS):
             changed = sorted(set(old.get("inputs") or {}) | set(new.get("inputs") or {}))
@@ -301,20 +292,10 @@ def fit(model, loss_fn: LossFn, train_set, test_set, cfg: TrainConfig, checkpoin
     return FitResult(curve=curve, predictions=pred, seconds=elapsed, resumed_from=start)
 
 
-def train_config(section: dict, model_section: dict) -> TrainConfig:
-    """TrainConfig from a `teacher:`/`student:` section plus the device switches of `model:`."""
-    model_section = fill("model", model_section)
-    return TrainConfig(epochs=int(section["epochs"]), lr=float(section["lr"]),
-                       weight_decay=float(section.get("weight_decay", TrainConfig.weight_decay)),
-                       lr_min=float(section.get("lr_min", TrainConfig.lr_min)),
-                       batch_size=int(section["batch_size"]),
-                       seed=int(section.get("seed", TrainConfig.seed)),
-                       device=str(model_section["device"]), bf16=bool(model_section["bf16"]),
-                       workers=int(section.get("workers", TrainConfig.workers)),
-                       pin_memory=bool(section.get("pin_memory", TrainConfig.pin_memory)),
-                       normalize_on_device=bool(section.get("normalize_on_device",
-                                                            TrainConfig.normalize_on_device)))
-
-
-def as_dict(cfg: TrainConfig) -> dict:
-    return asdict(cfg)
+def train_config(section: dict, model_section: dict, seed: int | None = None) -> TrainConfig:
+    """TrainConfig from a complete teacher:/student: section plus the device switches of a
+    complete `model:` section; `seed` (a student's, from its run) overrides the section's."""
+    values = {**section, "device": str(model_section["device"]), "bf16": bool(model_section["bf16"])}
+    if seed is not None:
+        values["seed"] = int(seed)
+    return typed(TrainConfig, values)

@@ -44,7 +44,6 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from ..config import fill
 from ..errors import VicokdError
 from ..storage import artifact_identity, check_dataset, open_h5, read_json
 
@@ -107,6 +106,18 @@ def resize_frames(frames: np.ndarray, size: int) -> torch.Tensor:
 def normalise_frames(frames: torch.Tensor, mean: float, std: float) -> torch.Tensor:
     """uint8 [..., 3, S, S] -> float32, (x / 255 - mean) / std."""
     return (frames.float() / 255.0 - mean) / std
+
+
+def normalise_fbank(fbank: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    """fbank (any float dtype) -> float32, normalised as AST does: (x - mean) / (2 std)."""
+    return (fbank.float() - mean) / (2 * std)
+
+
+def fbank_statistics(audio_file, mean: float | None, std: float | None) -> tuple[float, float]:
+    """The fbank mean and std to normalise with: the config's where given, else the ones the
+    spectrogram stage recorded in audio.h5, else AST's AudioSet figures."""
+    return (float(audio_file.attrs.get("fbank_mean", FBANK_MEAN)) if mean is None else mean,
+            float(audio_file.attrs.get("fbank_std", FBANK_STD)) if std is None else std)
 
 
 @dataclass
@@ -246,11 +257,8 @@ class SequenceDataset(Dataset):
         if classes is None:
             classes = [f"class{i}" for i in range(num_classes)]
         if "audio" in h and not self.features:
-            # the spectrogram stage records the home's fbank statistics; else AST's AudioSet ones
-            if self.fbank_mean is None:
-                self.fbank_mean = float(h["audio"].attrs.get("fbank_mean", FBANK_MEAN))
-            if self.fbank_std is None:
-                self.fbank_std = float(h["audio"].attrs.get("fbank_std", FBANK_STD))
+            self.fbank_mean, self.fbank_std = fbank_statistics(h["audio"], self.fbank_mean,
+                                                               self.fbank_std)
         return seqs, classes, num_classes, audio_shape
 
     # -- reading ------------------------------------------------------------------------------
@@ -335,13 +343,10 @@ class SequenceDataset(Dataset):
             fb = torch.from_numpy(block["fbank"][:, idx])                # [N, T, Lf, M] f16
             # half -> float in torch: numpy's float16 conversion is several times slower
             item["fbank"] = fb.float() if self.features else \
-                (fb if self.raw else self._normalise_fbank(fb))
+                (fb if self.raw else normalise_fbank(fb, self.fbank_mean, self.fbank_std))
         if "mask" in block:
             item["masks"] = torch.from_numpy(block["mask"][:, idx].astype(np.float32))
         return item
-
-    def _normalise_fbank(self, fb: torch.Tensor) -> torch.Tensor:
-        return (fb.float() - self.fbank_mean) / (2 * self.fbank_std)
 
     def on_device(self, batch: dict) -> dict:
         """Normalise a batch of raw items where it is (the GPU): the same values the items
@@ -349,7 +354,7 @@ class SequenceDataset(Dataset):
         if batch["frames"].dtype == torch.uint8:
             batch["frames"] = normalise_frames(batch["frames"], self.image_mean, self.image_std)
         if "fbank" in batch and batch["fbank"].dtype == torch.float16:
-            batch["fbank"] = self._normalise_fbank(batch["fbank"])
+            batch["fbank"] = normalise_fbank(batch["fbank"], self.fbank_mean, self.fbank_std)
         return batch
 
     def close(self) -> None:
@@ -379,11 +384,11 @@ class EvaluationPasses(Dataset):
 def model_input_sizes(dataset: SequenceDataset, model_section: dict, audio: bool) -> dict:
     """mel_bins, audio_length and feature_size of a model for this data (model_config's
     keywords), after checking that `model.encoders` and the files agree."""
-    frozen = model_section.get("encoders", "finetune") == "frozen"
+    frozen = model_section["encoders"] == "frozen"
     if frozen != dataset.features:
         wants = "features.h5 (the features stage)" if frozen else "frames.h5"
         raise VicokdError(f"{dataset.files.frames}: model.encoders is "
-                          f"'{model_section.get('encoders', 'finetune')}', which reads {wants}")
+                          f"'{model_section['encoders']}', which reads {wants}")
     if dataset.features:
         return {"mel_bins": 1, "audio_length": 1, "feature_size": dataset.feature_size}
     if audio and dataset.audio_shape is not None:
@@ -394,8 +399,7 @@ def model_input_sizes(dataset: SequenceDataset, model_section: dict, audio: bool
 def split_datasets(files: DataFiles, model_section: dict, seed: int, cache: bool = False
                    ) -> tuple[SequenceDataset, SequenceDataset]:
     """The train half (random sampling) and the test half (deterministic sampling) of a home,
-    sized from the `model:` section (frames, image_size, normalize)."""
-    model_section = fill("model", model_section)
+    sized from the complete `model:` section (frames, image_size, normalize)."""
     norm = model_section["normalize"]
     common = dict(frames=model_section["frames"], image_size=model_section["image_size"],
                   seed=seed, image_mean=norm["image_mean"], image_std=norm["image_std"],

@@ -36,7 +36,6 @@ def _fbank(wave: np.ndarray, audio: dict):
     import torch
     from torchaudio.compliance import kaldi
 
-    audio = fill("audio", audio)
     w = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))[None]
     return kaldi.fbank(w - w.mean(), htk_compat=True, sample_frequency=audio["sample_rate"],
                        use_energy=False, window_type="hanning", num_mel_bins=audio["mel_bins"],
@@ -46,6 +45,7 @@ def _fbank(wave: np.ndarray, audio: dict):
 
 def fbank_segments(segments: np.ndarray, audio: dict) -> np.ndarray:
     """Log-mel fbank of each segment: float32 `[count, L, mel_bins]`."""
+    audio = fill("audio", audio)
     return np.stack([_fbank(seg, audio) for seg in segments]).astype(np.float32)
 
 
