@@ -145,7 +145,8 @@ def test_spread_verdicts_use_table2s_seeds(tmp_path):
     for k in range(3):
         vals[("home1", "multiasl", f"student-frame-seed{k}")] = 50.0 + k          # std 1
         vals[("home1", "multiasl", f"vicokd-frame-seed{k}")] = 60.0 + 2 * k       # std 2
-    vals[("home1", "multiasl", "cokd-frame-seed0")] = 52.5                        # +2.5 < 3
+    for k, v in enumerate((52.5, 54.5, 50.5)):                                    # std 2
+        vals[("home1", "multiasl", f"cokd-frame-seed{k}")] = v                    # +2.5 < 3
     vals[("home1", "multiasl", "logitkd-frame-seed0")] = 46.0                     # -4 > 3
     fabricate(tmp_path, vals)
     runs = [f"{e}/{b}/{r}" for e, b, r in all_runs()]

@@ -155,20 +155,24 @@ def test_table2_mean_std_and_whether_the_gain_exceeds_the_spread(tmp_path):
     for k, (s, v) in enumerate(zip([50.0, 52.0, 54.0], [60.0, 61.0, 62.0])):
         vals[("home1", "multiasl", f"student-frame-seed{k}")] = s
         vals[("home1", "multiasl", f"vicokd-frame-seed{k}")] = v
+        vals[("home1", "multiasl", f"cokd-frame-seed{k}")] = 60.5 + k / 2
         vals[("home1", "multiasl", f"student-sequence-seed{k}")] = 50.0 + 3 * k
         vals[("home1", "multiasl", f"vicokd-sequence-seed{k}")] = 52.0 + 3 * k
     fabricate(tmp_path, vals, skip={("home2", "multitrans", "vicokd-frame-seed2")})
     metrics = tb.load_metrics(metrics_paths(tmp_path))
     long = tb.table2_long(metrics, HOMES, BACKBONES, SUPERVISIONS, SEEDS)
     wide = lay.table2_wide(long, HOMES, BACKBONES, SUPERVISIONS)
-    assert list(wide["Method"][:3]) == ["Student", "ViCoKD", "ViCoKD − Student"]
+    assert list(wide["Method"][:5]) == ["Student", "CoKD", "ViCoKD", "ViCoKD − Student",
+                                        "ViCoKD − CoKD"]
     asl = wide[wide["Backbone"] == "MultiASL"].reset_index(drop=True)
     assert asl.loc[0, "Home-1 AV_F→V_F"] == "52.00 ± 2.00 (n=3)"
-    assert asl.loc[1, "Home-1 AV_F→V_F"] == "61.00 ± 1.00 (n=3)"
-    assert asl.loc[2, "Home-1 AV_F→V_F"] == "+9.00 (exceeds spread 3.00)"
-    assert asl.loc[2, "Home-1 AV_F→V_S"] == "+2.00 (within spread 6.00)"
+    assert asl.loc[1, "Home-1 AV_F→V_F"] == "61.00 ± 0.50 (n=3)"
+    assert asl.loc[2, "Home-1 AV_F→V_F"] == "61.00 ± 1.00 (n=3)"
+    assert asl.loc[3, "Home-1 AV_F→V_F"] == "+9.00 (exceeds spread 3.00)"
+    assert asl.loc[3, "Home-1 AV_F→V_S"] == "+2.00 (within spread 6.00)"
+    assert asl.loc[4, "Home-1 AV_F→V_F"] == "+0.00 (within spread 1.50)"
     trans = wide[wide["Backbone"] == "MultiTrans"].reset_index(drop=True)
-    assert trans.loc[1, "Home-2 AV_F→V_F"].endswith("(n=2)")
+    assert trans.loc[2, "Home-2 AV_F→V_F"].endswith("(n=2)")
 
 
 def test_table3_and_table4_differences(fabricated):

@@ -65,8 +65,9 @@ def table_notes(table: str, experiments: Mapping, data_format: str, seed: int,
         seeds = ", ".join(str(k) for k in experiments["seeds"])
         notes += [f"{metric}: mean ± sample standard deviation (ddof=1) over seeds {seeds}; "
                   "n = runs present.",
-                  "ViCoKD − Student: difference of the means; 'exceeds spread' when its size is "
-                  "larger than the sum of the two standard deviations."]
+                  "ViCoKD − Student and ViCoKD − CoKD (what view consistency adds): difference "
+                  "of the means; 'exceeds spread' when its size is larger than the sum of the "
+                  "two standard deviations."]
     elif table == "table3":
         notes += [f"{metric}: teacher → teacher trained with the view-aware consistency loss "
                   "(difference in parentheses). One run each."]

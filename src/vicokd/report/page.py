@@ -177,8 +177,8 @@ SHARE_NOTES = [
 SPREAD_NOTES = [
     "Each difference from the non-distilled student (Table 1, seed 0) against the spread over "
     "seeds that Table 2 measures in the same column: the student's standard deviation over the "
-    "seeds plus the method's own, where Table 2 has it (ViCoKD); for the other methods ViCoKD's "
-    "stands in for their own. 'exceeds' when the size of the difference is larger than that "
+    "seeds plus the method's own, where Table 2 has it (CoKD, ViCoKD); for the other methods "
+    "ViCoKD's stands in for their own. 'exceeds' when the size of the difference is larger than that "
     "sum, as Table 2 judges ViCoKD's gain; 'spread n/a' with fewer than 2 seeds."]
 
 
