@@ -26,7 +26,9 @@ def make_models(backbone="multiasl", seed=0):
     torch.manual_seed(seed)
     teacher = build_model(model_config(SECTION, backbone, C, M, L, audio=True))
     torch.manual_seed(seed + 1)
-    student = build_model(model_config(SECTION, backbone, C, M, L, audio=False))
+    # with the learned visibility's head, which only vicokd-learnedvis reads
+    student = build_model(model_config(SECTION, backbone, C, M, L, audio=False,
+                                       visibility_head=True))
     return teacher, student
 
 
@@ -46,7 +48,7 @@ def make_batch(seed=0):
 def test_student_config_defaults_and_checks():
     cfg = LossConfig.of_student(fill("student", {"tau": 3.0, "weights": {"vc": 0.5}}))
     assert cfg.tau == 3.0 and cfg.weights == {"fd": 1.0, "ld": 1.0, "vc": 0.5, "modal": 1.0,
-                                              "dual": 1.0}
+                                              "dual": 1.0, "vis": 1.0}
     with pytest.raises(VicokdError):
         LossConfig.of_student(fill("student", {"weights": {"xyz": 1.0}}))
     with pytest.raises(VicokdError):
@@ -59,7 +61,7 @@ def test_loss_composition(method):
     teacher, student = make_models("multitsf")
     student.eval()      # no dropout: the reference below sees the same outputs
     batch = make_batch()
-    weights = {"fd": 0.3, "ld": 0.7, "vc": 1.9, "modal": 0.11, "dual": 2.3}
+    weights = {"fd": 0.3, "ld": 0.7, "vc": 1.9, "modal": 0.11, "dual": 2.3, "vis": 0.6}
     cfg = LossConfig(tau=1.7, lambda_seq=0.4, weights=weights)
     m = METHODS[method]
     loss, parts = make_loss(m, "frame", cfg, teacher if m.needs_teacher else None)(
@@ -80,9 +82,16 @@ def test_loss_composition(method):
             ref = ref + 0.11 * feature_distillation([s["F_v"], s["F_a"]], [t["F_v"], t["F_a"]])
         if "dual" in m.terms:
             ref = ref + 2.3 * feature_distillation([s["F_fusion"]], [t["F_fusion"]])
+        visibility = batch["masks"]
+        if "vis" in m.terms:
+            target = (torch.sigmoid(t["view_frame_logits"])
+                      * batch["sequence_labels"][:, None, None, :]).amax(-1)
+            ref = ref + 0.6 * torch.nn.functional.binary_cross_entropy_with_logits(
+                s["visibility_logits"], target)
+            visibility = torch.sigmoid(s["visibility_logits"])
         if "vc" in m.terms:
             probs = torch.softmax(s["view_frame_logits"], -1)
-            ref = ref + 1.9 * view_consistency(probs, batch["masks"], m.vc_confidence_weighting,
+            ref = ref + 1.9 * view_consistency(probs, visibility, m.vc_confidence_weighting,
                                                m.vc_use_mask, m.vc_divergence)
     assert loss.item() == pytest.approx(ref.item(), rel=1e-5)
 
@@ -251,3 +260,57 @@ def test_nan_inputs_give_a_nan_loss_never_an_exception(models_of, backbone, run)
     else:
         loss, _ = make_loss(run, "frame", LossConfig(), teacher)(student, batch)
     assert not torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("backbone", ["multitrans", "multiasl", "multitsf"])
+def test_each_terms_pull_is_measured_without_changing_the_loss(backbone):
+    """make_loss hands the loop its weighted terms; term_gradient_norms measures each one's
+    gradient on the per-view logits and on the first layer, and the step's loss is unchanged."""
+    from vicokd.train import term_gradient_norms
+    teacher, student = make_models(backbone)
+    batch = make_batch()
+    batch["masks"] = torch.ones(B, N, T)
+    loss_fn = make_loss("vicokd", "frame", LossConfig(weights={"fd": 1.0, "ld": 1.0, "vc": 2.0}),
+                        teacher)
+    torch.manual_seed(3)
+    plain, _ = loss_fn(student, batch)
+    keep = {}
+    torch.manual_seed(3)
+    loss, parts = loss_fn(student, batch, keep=keep)
+    assert float(loss) == float(plain)
+    assert list(keep["terms"]) == ["supervision", "auxiliary", "fd", "ld", "vc"]
+    assert float(keep["terms"]["vc"]) == pytest.approx(2.0 * parts["vc"])      # weighted
+    norms = term_gradient_norms(student, keep)
+    assert norms["grad_logits_vc"] > 0                 # VC acts on the per-view logits ...
+    assert norms["grad_logits_fd"] == 0.0              # ... FD on the features before them
+    assert all(norms[f"grad_first_{t}"] > 0 for t in ("supervision", "fd", "ld", "vc"))
+    loss.backward()                                    # the graph is still there for the step
+    assert student.first_layer().grad is not None
+
+
+def test_learned_visibility_trains_from_the_teacher_and_needs_no_masks():
+    """vicokd-learnedvis: VC weighs view pairs by the student's own visibility (no masks.h5);
+    only the `vis` term trains that head, towards the teacher's per-view evidence."""
+    from vicokd.distill import visibility_targets
+    torch.manual_seed(0)
+    teacher = build_model(model_config(SECTION, "multiasl", C, M, L, audio=True))
+    torch.manual_seed(1)
+    student = build_model(model_config(SECTION, "multiasl", C, M, L, audio=False,
+                                       visibility_head=True))
+    batch = {k: v for k, v in make_batch().items() if k != "masks"}       # no detector
+    loss, parts = make_loss("vicokd-learnedvis", "frame", LossConfig(), teacher)(student, batch)
+    assert math.isfinite(float(loss)) and parts["vis"] > 0 and "vc" in parts
+    # VC alone leaves the head alone (the visibility enters it without gradient) ...
+    only_vc = LossConfig(lambda_seq=0.0, weights={"fd": 0.0, "ld": 0.0, "vc": 1.0, "vis": 0.0})
+    student.zero_grad()
+    keep = {}
+    make_loss("vicokd-learnedvis", "sequence", only_vc, teacher)(student, batch, keep=keep)
+    keep["terms"]["vc"].backward()
+    assert student.visibility.weight.grad is None
+    # ... and the targets are the teacher's best score among the labelled classes, per view
+    with torch.no_grad():
+        out = teacher(batch["frames"], batch["fbank"])
+    t = visibility_targets(out, batch["sequence_labels"])
+    assert t.shape == (B, N, T) and float(t.min()) >= 0 and float(t.max()) <= 1
+    none = visibility_targets(out, torch.zeros_like(batch["sequence_labels"]))
+    assert float(none.abs().max()) == 0.0

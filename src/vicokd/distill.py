@@ -6,6 +6,9 @@ the teacher and teacher-vc):
     FD     eq. 7: squared L2 between teacher and student F_attn, and between their F_av
     LD     eq. 8: tau^2 KL(p_T || p_S) on the fused frame logits [B, T, C]
     VC     eq. 9-10: view consistency of the model's own per-view frame predictions
+    vis    the learned visibility (method vc_visibility "learned"): BCE of the student's
+           visibility logits [B, N, T] against the teacher's per-view evidence for the
+           sequence's labelled classes; VC then weighs view pairs by it instead of the masks
     modal  ModalKD: squared L2 student F_v -> teacher F_v, student pseudo-audio -> teacher F_a
     dual   DualKD: squared L2 on F_fusion
 
@@ -64,7 +67,10 @@ class LossConfig:
 def view_consistency_loss(out: dict, masks: torch.Tensor | None, method: Method
                           ) -> torch.Tensor:
     """VC (eq. 9-10) of the per-view frame logits [B, N, T, C] softmaxed per view, with the
-    human masks [B, N, T] (the method's variant: weighting, mask use, divergence)."""
+    visibility [B, N, T] the method takes: the human masks, none, or the model's own learned
+    visibility (its sigmoid, no gradient: only the `vis` term trains it)."""
+    if method.vc_visibility == "learned":
+        masks = torch.sigmoid(out["visibility_logits"].float()).detach()
     if masks is None and method.vc_use_mask:
         raise VicokdError(f"method '{method.name}' needs the human masks (masks.h5), and the "
                           "batch has none")
@@ -74,6 +80,21 @@ def view_consistency_loss(out: dict, masks: torch.Tensor | None, method: Method
     return view_consistency(probs, masks.to(probs.device),
                             confidence_weighting=method.vc_confidence_weighting,
                             use_mask=method.vc_use_mask, divergence=method.vc_divergence)
+
+
+def visibility_targets(teacher_out: dict, sequence_labels: torch.Tensor) -> torch.Tensor:
+    """[B, N, T] in [0, 1]: per view and frame, the teacher's highest sigmoid score among the
+    sequence's labelled classes (0 where it has none): where the teacher, which hears and was
+    trained on frame labels, finds evidence of what happens in the sequence."""
+    scores = torch.sigmoid(teacher_out["view_frame_logits"].float())            # [B, N, T, C]
+    labelled = sequence_labels[:, None, None, :].to(scores.dtype)
+    return (scores * labelled).amax(-1)
+
+
+def learned_visibility_loss(student_out: dict, teacher_out: dict) -> torch.Tensor:
+    """BCE of the student's visibility logits [B, N, T] against `visibility_targets`."""
+    return torch.nn.functional.binary_cross_entropy_with_logits(
+        student_out["visibility_logits"].float(), teacher_out["visibility_targets"])
 
 
 def _pairs(s: dict, t: dict, *keys: str) -> tuple[list, list]:
@@ -90,6 +111,7 @@ TERM_LOSSES = {
     "modal": lambda s, t, masks, method, tau: feature_distillation(*_pairs(s, t, "F_v", "F_a")),
     "dual": lambda s, t, masks, method, tau: feature_distillation(*_pairs(s, t, "F_fusion")),
     "vc": lambda s, t, masks, method, tau: view_consistency_loss(s, masks, method),
+    "vis": lambda s, t, masks, method, tau: learned_visibility_loss(s, t),
 }
 assert set(TERM_LOSSES) == set(TERMS)
 
@@ -152,7 +174,13 @@ def make_loss(method: Method | str, supervision: str, cfg: LossConfig,
     if teacher is not None:
         freeze(teacher)
 
-    def loss_fn(model, batch):
+    def loss_fn(model, batch, keep: dict | None = None):
+        """`keep` (a dict), when given, receives the model's outputs (`out`) and each weighted
+        term of the loss as a tensor (`terms`: supervision, auxiliary, then the method's), so
+        that the loop can measure how hard each one pulls (vicokd.train.term_gradient_norms)."""
+        if "vis" in method.terms and not model.cfg.visibility_head:
+            raise VicokdError(f"method '{method.name}' learns a visibility: the model needs its "
+                              "head (model_config(..., visibility_head=True))")
         teacher_out = None
         if method.needs_teacher:
             if "fbank" not in batch:
@@ -161,18 +189,25 @@ def make_loss(method: Method | str, supervision: str, cfg: LossConfig,
             teacher.eval()     # even if a caller switched it back to train mode
             with torch.no_grad():
                 teacher_out = teacher(batch["frames"], batch["fbank"])
+                if "vis" in method.terms:
+                    teacher_out["visibility_targets"] = visibility_targets(
+                        teacher_out, batch["sequence_labels"])
         seen = visible_batch(batch, supervision, audio=bool(model.cfg.audio))
         if supervision == "frame" and "frame_labels" not in seen:
             raise VicokdError("frame supervision needs frame labels, and the batch has none")
         out = model(*model_inputs(model, seen))
-        loss, parts = supervised_loss(out, seen, cfg.lambda_seq, supervision)
+        supervision_loss, parts = supervised_loss(out, seen, cfg.lambda_seq, supervision)
         aux, aux_parts = model.auxiliary_loss(out, seen)
-        loss = loss + aux
+        loss = supervision_loss + aux
         parts.update(aux_parts)
+        weighted = {"supervision": supervision_loss, "auxiliary": aux}
         for name, value in distillation_terms(method, out, teacher_out, seen.get("masks"),
                                               cfg.tau).items():
-            loss = loss + cfg.weights[name] * value
+            weighted[name] = cfg.weights[name] * value
+            loss = loss + weighted[name]
             parts[name] = float(value.detach())
+        if keep is not None:
+            keep.update(out=out, terms=weighted)
         return loss, parts
 
     return loss_fn

@@ -20,13 +20,19 @@ BACKBONES = ("multitrans", "multiasl", "multitsf")
 BACKBONES_WITH_MASKS = ("multitsf",)
 SUPERVISIONS = ("frame", "sequence")
 # The terms a run may add to its supervision (vicokd.distill computes each), and those of them
-# that read the frozen teacher's outputs (the others, VC, read the model's own).
-TERMS = ("fd", "ld", "vc", "modal", "dual")
-TEACHER_TERMS = ("fd", "ld", "modal", "dual")
+# that read the frozen teacher's outputs (the others, VC, read the model's own). `vis` trains
+# the learned visibility that view consistency may use in place of the detector's masks.
+TERMS = ("fd", "ld", "vc", "modal", "dual", "vis")
+TEACHER_TERMS = ("fd", "ld", "modal", "dual", "vis")
+# Where view consistency takes the visibility of each view and frame from: the detector's masks
+# (masks.h5, the paper), nowhere (every frame counts), or the student's own visibility head.
+VISIBILITIES = ("detector", "none", "learned")
 
-# Table 4 groups the ablations by the part of ViCoKD they take away, as the paper does.
+# Table 4 groups the ablations by the part of ViCoKD they take away, as the paper does, and
+# shows this project's extensions of the method in a group of their own.
 VC_MODULE = "View-aware Consistency Module"
 KD_STRATEGIES = "Knowledge Distillation Strategies"
+BEYOND_THE_PAPER = "Beyond the paper"
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,7 @@ class Method:
     label: str
     terms: tuple[str, ...] = ()
     vc_confidence_weighting: bool = True
-    vc_use_mask: bool = True
+    vc_visibility: str = "detector"
     vc_divergence: str = "js"
     ablation_group: str = ""
 
@@ -46,6 +52,13 @@ class Method:
         unknown = set(self.terms) - set(TERMS)
         if unknown:
             raise ValueError(f"method '{self.name}': unknown terms {sorted(unknown)}")
+        if self.vc_visibility not in VISIBILITIES:
+            raise ValueError(f"method '{self.name}': visibility '{self.vc_visibility}'")
+
+    @property
+    def vc_use_mask(self) -> bool:
+        """View consistency weighs view pairs by a visibility (the masks, or a learned one)."""
+        return self.vc_visibility != "none"
 
     @property
     def needs_teacher(self) -> bool:
@@ -54,8 +67,9 @@ class Method:
 
     @property
     def needs_masks(self) -> bool:
-        """View consistency restricted to the frames where both views see a person."""
-        return "vc" in self.terms and self.vc_use_mask
+        """View consistency restricted to the frames where both views see a person, by the
+        detector's masks."""
+        return "vc" in self.terms and self.vc_visibility == "detector"
 
 
 # The students' methods (Tables 1, 2 and 4).
@@ -68,16 +82,22 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("vicokd", "ViCoKD", ("fd", "ld", "vc")),
     Method("vicokd-noconfw", "w/o ConfW", ("fd", "ld", "vc"), vc_confidence_weighting=False,
            ablation_group=VC_MODULE),
-    Method("vicokd-nomask", "w/o Mask", ("fd", "ld", "vc"), vc_use_mask=False,
+    Method("vicokd-nomask", "w/o Mask", ("fd", "ld", "vc"), vc_visibility="none",
            ablation_group=VC_MODULE),
     Method("vicokd-kl", "JS → KL", ("fd", "ld", "vc"), vc_divergence="kl",
            ablation_group=VC_MODULE),
     Method("vicokd-nofd", "w/o FD", ("ld", "vc"), ablation_group=KD_STRATEGIES),
     Method("vicokd-nold", "w/o LD", ("fd", "vc"), ablation_group=KD_STRATEGIES),
+    # The paper's future work: VC weighs view pairs by a visibility the student predicts itself,
+    # learned from the teacher (docs/distillation.md), so no detector is needed at all.
+    Method("vicokd-learnedvis", "Learned visibility", ("fd", "ld", "vc", "vis"),
+           vc_visibility="learned", ablation_group=BEYOND_THE_PAPER),
 )}
 # config experiments.methods may name the methods Table 1 compares, experiments.ablations the rest.
 TABLE1_METHODS = tuple(name for name, m in METHODS.items() if not m.ablation_group)
 ABLATIONS = tuple(name for name, m in METHODS.items() if m.ablation_group)
+PAPER_ABLATIONS = tuple(name for name in ABLATIONS
+                        if METHODS[name].ablation_group != BEYOND_THE_PAPER)
 # Table 2: ViCoKD, CoKD (ViCoKD without VC) and the non-distilled student over the seeds, and
 # the gains it judges against their spread: ViCoKD over the student (the paper's) and over CoKD
 # (what view consistency adds).

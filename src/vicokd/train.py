@@ -6,7 +6,7 @@ Interface (read top to bottom):
 
 - `model`: a `vicokd.models.AVModel` (teacher or student); `model(frames, fbank)` returns the
   dict described in `vicokd.models`.
-- `loss_fn(model, batch) -> (loss, parts)`: `batch` is a dict of tensors already on the model's
+- `loss_fn(model, batch, keep=None) -> (loss, parts)`: `batch` is a dict of tensors already on the model's
   device (see `vicokd.data.dataset`); `loss` a scalar tensor, `parts` a dict of floats that is
   averaged per epoch and logged. `vicokd.distill.make_loss` makes every run's (the teacher's,
   teacher-vc's, a student's that also runs its frozen teacher).
@@ -54,7 +54,10 @@ from .storage import atomic_path
 
 log = logging.getLogger("vicokd.train")
 
-LossFn = Callable[[torch.nn.Module, dict], "tuple[torch.Tensor, dict[str, float]]"]
+LossFn = Callable[..., "tuple[torch.Tensor, dict[str, float]]"]
+# curve.csv: these columns, then per loss part `part_<name>` (its mean over the epoch's steps,
+# unweighted) and per weighted term `grad_logits_<term>`, `grad_first_<term>` (term_gradient_norms
+# on the epoch's first batch).
 CURVE_COLUMNS = ("epoch", "train_loss", "test_map", "test_frame_map", "lr", "seconds")
 
 
@@ -154,6 +157,23 @@ def score(pred: dict) -> tuple[float, float]:
             frame_mean_average_precision(pred["frame_labels"], pred["frame_scores"]))
 
 
+def term_gradient_norms(model, keep: dict) -> dict[str, float]:
+    """How hard each weighted loss term of one batch pulls: the L2 norm of its gradient on the
+    per-view frame logits [B, N, T, C] (what view consistency acts on) and on the model's first
+    trained layer (`model.first_layer()`, what every term reaches). `keep`: what the loss
+    function stored (vicokd.distill.make_loss). A term with no path to a tensor counts 0."""
+    logits, first = keep["out"]["view_frame_logits"], model.first_layer()
+    norms = {}
+    for name, value in keep["terms"].items():
+        grads = (None, None)
+        if value.requires_grad:
+            grads = torch.autograd.grad(value, [logits, first], retain_graph=True,
+                                        allow_unused=True)
+        for where, g in zip(("logits", "first"), grads):
+            norms[f"grad_{where}_{name}"] = 0.0 if g is None else float(g.float().norm())
+    return norms
+
+
 # -- checkpoints ----------------------------------------------------------------------------------
 def _rng_states() -> dict:
     states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
@@ -251,16 +271,19 @@ def fit(model, loss_fn: LossFn, train_set, test_set, cfg: TrainConfig, checkpoin
         t0 = time.perf_counter()
         model.train()
         lr = optimizer.param_groups[0]["lr"]
-        losses, part_sums = [], {}
+        losses, part_sums, pulls = [], {}, {}
         loader = make_loader(train_set, cfg.batch_size, True, cfg.seed, epoch, cfg.workers,
                              cfg.pin_memory)
         for step, batch in enumerate(loader):
             batch = to_device(batch, device, train_set)
+            keep = {} if step == 0 else None
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                loss, parts = loss_fn(model, batch)
+                loss, parts = loss_fn(model, batch, keep=keep)
             if not torch.isfinite(loss):
                 raise VicokdError(f"{checkpoint_path.parent}: non-finite loss ({float(loss.detach())}) at "
                                   f"epoch {epoch + 1}, step {step + 1}; parts {parts}")
+            if keep:                     # the epoch's first batch: how hard each term pulls
+                pulls = term_gradient_norms(model, keep)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -274,7 +297,8 @@ def fit(model, loss_fn: LossFn, train_set, test_set, cfg: TrainConfig, checkpoin
         seconds = time.perf_counter() - t0
         elapsed += seconds
         row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "test_map": test_map,
-               "test_frame_map": test_frame_map, "lr": lr, "seconds": seconds}
+               "test_frame_map": test_frame_map, "lr": lr, "seconds": seconds,
+               **{f"part_{k}": v / max(len(losses), 1) for k, v in part_sums.items()}, **pulls}
         curve.append(row)
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", mAP=f"{test_map:.1f}",
                         frame_mAP=f"{test_frame_map:.1f}")

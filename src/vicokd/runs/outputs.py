@@ -42,9 +42,11 @@ def checkpoint_path(model_out: str | Path) -> Path:
 
 
 def write_curve(path, curve: list[dict]) -> None:
+    """curve.csv: CURVE_COLUMNS, then the per-term columns the rows carry (sorted)."""
+    extra = sorted({k for row in curve for k in row} - set(CURVE_COLUMNS))
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=CURVE_COLUMNS, extrasaction="ignore")
+            w = csv.DictWriter(fh, fieldnames=[*CURVE_COLUMNS, *extra], extrasaction="ignore")
             w.writeheader()
             for row in curve:
                 w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})

@@ -98,7 +98,8 @@ def train_run(spec: RunSpec, files: DataFiles, outputs: RunOutputs, on_epoch_end
                                resolve_device(tcfg.device))
         sizes.update(mel_bins=teacher.cfg.mel_bins, audio_length=teacher.cfg.audio_length)
     mcfg = model_config(spec.model_section, spec.backbone, train_set.num_classes,
-                        audio=spec.audio, **sizes)
+                        audio=spec.audio, visibility_head=spec.method.vc_visibility == "learned",
+                        **sizes)
     torch.manual_seed(spec.init_seed)                  # the weights' initialisation
     model = build_model(mcfg)
     if teacher is not None:
