@@ -38,6 +38,7 @@ rule manifest:
         "results/{env}/manifest.json",
     params:
         dataset=config["dataset"],
+        files=manifest_files,
         recordings=recording_stamps,
     priority: DATA_PRIORITY
     conda:
@@ -111,7 +112,9 @@ rule split:
         "results/{env}/split.json",
     params:
         split=config["split"],
-        view_pattern=config["dataset"]["view_pattern"],
+        files=split_files,
+        # a dict, not a plain string: Snakemake would read a {n} quantifier as a wildcard
+        dataset={"view_pattern": config["dataset"]["view_pattern"]},
     priority: DATA_PRIORITY
     conda:
         CONDA_ENV,
