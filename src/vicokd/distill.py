@@ -189,15 +189,16 @@ def make_student_loss(method: Method | str, supervision: str, cfg: StudentConfig
     return loss_fn
 
 
-def make_teacher_vc_loss(lambda_seq: float, vc_weight: float
+def make_teacher_vc_loss(lambda_seq: float, vc_weight: float, supervision: str = "frame"
                          ) -> Callable[[torch.nn.Module, dict], tuple[torch.Tensor, dict]]:
-    """teacher-vc (paper Table 3): the teacher's own loss (frame supervision, eq. 5, plus the
-    backbone's auxiliary loss) plus `vc_weight` * VC (eq. 9-10) of its per-view predictions."""
+    """teacher-vc (paper Table 3): the teacher's own loss (its supervision, eq. 5, frame unless
+    teacher.supervision says sequence, plus the backbone's auxiliary loss) plus
+    `vc_weight` * VC (eq. 9-10) of its per-view predictions."""
     method = METHODS["vicokd"]
 
     def loss_fn(model, batch):
         out = model(batch["frames"], batch["fbank"])
-        loss, parts = supervised_loss(out, batch, lambda_seq, "frame")
+        loss, parts = supervised_loss(out, batch, lambda_seq, supervision)
         aux, aux_parts = model.auxiliary_loss(out, batch)
         vc = view_consistency_loss(out, batch.get("masks"), method)
         parts.update(aux_parts)

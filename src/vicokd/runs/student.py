@@ -13,7 +13,8 @@ from dataclasses import asdict
 import torch
 
 from ..config import fill
-from ..data.dataset import DataFiles, input_identity, model_input_sizes, split_datasets
+from ..data.dataset import (DataFiles, input_identity, model_input_sizes, require_audio,
+                            require_frame_labels, split_datasets)
 from ..distill import StudentConfig, check_student_teacher, freeze, make_student_loss
 from ..errors import VicokdError
 from ..experiments import get_method
@@ -63,6 +64,8 @@ def train_student(files: DataFiles, outputs: RunOutputs, model_section: dict,
     spec = get_method(method)
     model_section, student_section = fill("model", model_section), fill("student", student_section)
     scfg = StudentConfig.from_section(student_section)
+    if spec.needs_teacher:
+        require_audio(files, f"method '{method}' (it distills from the audio-visual teacher)")
     if spec.needs_teacher and (teacher_path is None or files.audio is None):
         raise VicokdError(f"method '{method}' distills from the teacher: it needs the teacher's "
                           "model.pt and audio.h5")
@@ -72,6 +75,8 @@ def train_student(files: DataFiles, outputs: RunOutputs, model_section: dict,
     tcfg = train_config({**student_section, "seed": int(seed)}, model_section)
     train_set, test_set = split_datasets(files, model_section, tcfg.seed,
                                          bool(student_section["cache"]))
+    if supervision == "frame":
+        require_frame_labels(train_set, "experiments.supervision: [sequence]")
     teacher = None
     sizes = model_input_sizes(train_set, model_section, audio=False)
     if spec.needs_teacher:

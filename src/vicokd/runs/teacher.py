@@ -8,7 +8,8 @@ import logging
 import torch
 
 from ..config import fill
-from ..data.dataset import DataFiles, input_identity, model_input_sizes, split_datasets
+from ..data.dataset import (DataFiles, input_identity, model_input_sizes, require_audio,
+                            require_frame_labels, split_datasets)
 from ..distill import supervised_loss_fn
 from ..models import build_model, model_config
 from ..runner import optional_input
@@ -25,8 +26,11 @@ def train_teacher(files: DataFiles, outputs: RunOutputs, model_section: dict,
     torch.set_num_threads(max(1, int(threads)))
     model_section, teacher_section = fill("model", model_section), fill("teacher", teacher_section)
     tcfg = train_config(teacher_section, model_section)
+    require_audio(files, "the teacher")
     train_set, test_set = split_datasets(files, model_section, tcfg.seed,
                                          bool(teacher_section["cache"]))
+    if teacher_section["supervision"] == "frame":
+        require_frame_labels(train_set, "teacher.supervision: sequence")
     mcfg = model_config(model_section, backbone, train_set.num_classes, audio=True,
                         **model_input_sizes(train_set, model_section, audio=True))
     torch.manual_seed(tcfg.seed)                       # the weights' initialisation
@@ -52,7 +56,7 @@ def train_teacher(files: DataFiles, outputs: RunOutputs, model_section: dict,
 def main(snakemake) -> None:
     """Entry of the `teacher` rule."""
     inp = snakemake.input
-    files = DataFiles(frames=inp.frames, audio=inp.audio, labels=inp.labels, split=inp.split,
-                      masks=optional_input(inp, "masks"))
+    files = DataFiles(frames=inp.frames, audio=optional_input(inp, "audio"), labels=inp.labels,
+                      split=inp.split, masks=optional_input(inp, "masks"))
     train_teacher(files, RunOutputs.of(snakemake.output), dict(snakemake.params.model),
                   dict(snakemake.params.teacher), snakemake.wildcards.backbone, snakemake.threads)
