@@ -252,3 +252,65 @@ def test_the_published_homes_file_names(tmp_path):
     assert "test.json, train.json" in msg and "dataset.annotations.home2" in msg
     with pytest.raises(VicokdError, match="check dataset.root and dataset.home_dirs.home1"):
         check_annotation_files([tmp_path / "nowhere" / "train.json"], "home1")
+
+
+# --- the workflow's view of these settings (dry runs: seconds) ------------------------------------
+
+def dry_run(work: Path, target: str, config: dict) -> str:
+    from conftest import prepare_workdir, run_snakemake
+
+    prepare_workdir(work)
+    path = work / "over.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = run_snakemake(work, target, extra_args=["-n"], config=path)
+    return proc.stdout + proc.stderr
+
+
+def test_a_view_pattern_with_a_quantifier_reaches_the_split_job(tmp_path):
+    """It crashed with Snakemake's WildcardError: the pattern was a plain-string param."""
+    out = dry_run(tmp_path, "results/home1/split.json",
+                  {"dataset": {"view_pattern": r"(?P<seq>s\d{3})_(?P<view>\w+)"}})
+    assert "WildcardError" not in out and "rule split" in out
+
+
+def test_without_audio_the_teacher_reads_no_audio_and_a_note_says_so(tmp_path):
+    out = dry_run(tmp_path, "results/home1/multiasl/teacher/metrics.json",
+                  {"dataset": {"require_audio": False}, "model": {"encoders": "finetune"}})
+    teacher = out[out.index("rule teacher:"):]
+    teacher = teacher[:teacher.index("\n\n")]
+    assert "frames.h5" in teacher and "audio.h5" not in teacher
+    assert "rule spectrogram" not in out
+    assert "dataset.require_audio is false: the teachers and the distilling students need audio" in out
+
+
+def test_paper_yaml_reads_both_homes_as_published(tmp_path):
+    """Home-1 (train.json / test.json) and Home-2 (train_data.json / test_data.json), each in its
+    folder of session subfolders of {id}-View{n}-Part{p}.mp4: config/paper.yaml's dataset and
+    split settings read both without edits, to their official splits."""
+    dataset = fill("dataset", {**PAPER["dataset"], "root": str(tmp_path)})
+    classes = dataset["classes"]
+    for env in ("home1", "home2"):
+        home = tmp_path / dataset["home_dirs"][env]
+        files = PAPER["split"]["files"][env]
+        for k, half in enumerate(("train", "test")):
+            entries = []
+            for rec in range(2):
+                rid = f"{k}{rec}"
+                entry = {f"video_url_{v}": f"0{rec + 1}/{rid}-View{v}-Part1.mp4" for v in (1, 2)}
+                for v in (1, 2):
+                    write_mp4(home / entry[f"video_url_{v}"], 25, 25, size=32, height=24)
+                entry["tricks"] = [{"labels": [classes[rec]], "start": 0.1, "end": 0.6}]
+                entries.append(entry)
+            (home / files[half]).write_text(json.dumps(entries))
+        paths = [home / name for name in PAPER["dataset"]["annotations"][env]]
+        m = build_manifest(env, paths, dataset)
+        assert [s["id"] for s in m["sequences"]] == \
+            ["00-View1-Part1", "01-View1-Part1", "10-View1-Part1", "11-View1-Part1"]
+        assert all(s["has_frame_labels"] and len(s["views"]) == 2 for s in m["sequences"])
+        write_json(tmp_path / f"{env}.json", m)
+        labels_manifest(tmp_path / f"{env}.json", tmp_path / f"{env}.h5", {"fps": 2.5})
+        split = split_home(tmp_path / f"{env}.h5", tmp_path / f"{env}-split.json",
+                           {"allow_empty_class": True},
+                           {half: home / files[half] for half in ("train", "test")})
+        assert split["train"] == ["00-View1-Part1", "01-View1-Part1"]
+        assert split["test"] == ["10-View1-Part1", "11-View1-Part1"]

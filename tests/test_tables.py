@@ -269,3 +269,14 @@ def test_markdown_writer(tmp_path, fabricated):
     assert lines[0] == "## Table 1. x" and lines[-1] == "- note one"
     table = [ln for ln in lines if ln.startswith("|")]
     assert len(table) == 2 + 14 and all(ln.count("|") == 9 for ln in table)
+
+
+def test_runs_without_test_frame_labels_are_not_missing_in_the_frame_table():
+    """Weak labels only: a run's frame_map is None with n_frame_labelled 0; the frame table then
+    says why, not that the run is missing."""
+    metrics = {"h/multiasl/teacher": {"map": 50.0, "frame_map": None, "n_frame_labelled": 0},
+               "h/multiasl/student-sequence-seed0": {"map": 40.0, "frame_map": None},
+               "h/multiasl/cokd-sequence-seed0": None}
+    runs = list(metrics)
+    assert tb.without_frame_labels(metrics, runs) == ["h/multiasl/teacher"]
+    assert tb.missing_runs(metrics, runs, "frame_map") == runs

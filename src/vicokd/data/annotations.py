@@ -421,8 +421,9 @@ def _read_activitynet(path: Path, data, view_pattern: str | None) -> list[Sequen
                     "its own sequence")
         segments, clip_labels = labelled[first]
         files = [_view_file(path, views[name][0], views[name][1]) for name in names]
-        named = pattern is not None or any(views[first][1].get(k) is not None
-                                           for k in ("path", "video"))
+        # a sequence of one entry that names no file: its files may be found (clip_files)
+        named = len(names) > 1 or any(views[first][1].get(k) is not None
+                                      for k in ("path", "video"))
         view_names = names if pattern is not None else [seq_id]
         out.append(SequenceAnnotation(seq_id, files, segments, view_names, clip_labels,
                                       named_files=named))

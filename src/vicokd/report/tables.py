@@ -315,6 +315,12 @@ def missing_runs(metrics: Metrics, runs: Iterable[str], key: str = "map") -> lis
     return [r for r in runs if math.isnan(metric_value(metrics, r, key))]
 
 
+def without_frame_labels(metrics: Metrics, runs: Iterable[str]) -> list[str]:
+    """The runs present whose test split has no sequence with frame labels (weak labels only):
+    they have no frame-level mAP, which is not a missing run."""
+    return [r for r in runs if (metrics.get(r) or {}).get("n_frame_labelled") == 0]
+
+
 # --- formatting --------------------------------------------------------------------------------
 
 def fmt_value(v: float) -> str:
@@ -577,7 +583,12 @@ def _write_table1(snakemake) -> None:
             ("map", snakemake.output.csv, snakemake.output.md, TITLES["table1"]),
             ("frame_map", snakemake.output.frame_csv, snakemake.output.frame_md, TITLES["table1_frame"])):
         long = table1_long(metrics, *args, seed=seed, key=key, probes=probes)
-        notes = table_notes("table1", exp, fmt, seed, missing_runs(metrics, runs, key), key=key)
+        weak = without_frame_labels(metrics, runs) if key == "frame_map" else []
+        missing = [r for r in missing_runs(metrics, runs, key) if r not in weak]
+        notes = table_notes("table1", exp, fmt, seed, missing, key=key)
+        if weak:
+            notes.append(f"No frame-level mAP for {len(weak)} run(s): their test split has no "
+                         "sequence with frame labels (labels without times only).")
         notes += yardstick_notes(metrics, probes, exp["homes"], key)
         write_csv(table1_tidy(long, key), csv_out)
         write_markdown(table1_wide(long, exp["homes"], exp["backbones"], exp["supervision"]),
