@@ -212,7 +212,8 @@ def frame_mean_average_precision(frame_targets, frame_scores, labelled=None) -> 
     """Frame-level macro mAP (%): every frame of every sequence is one row. Accepts
     `[B, T, C]` arrays or lists of per-sequence `[T_i, C]` arrays; with `labelled` (a flag per
     sequence) only the sequences with frame labels count; NaN when none has them."""
-    targets, scores = labelled_frames(frame_targets, labelled), labelled_frames(frame_scores, labelled)
+    targets = labelled_frames(frame_targets, labelled)
+    scores = labelled_frames(frame_scores, labelled)
     if not targets:
         return float("nan")
     return mean_average_precision(stack_frames(targets), stack_frames(scores))

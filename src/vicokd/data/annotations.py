@@ -216,7 +216,8 @@ def clip_matches(root: str | Path, patterns: list[str], clip_ids: list[str]
             hits = [f for f in files if clip in f]          # a cheap filter before the match
             if not hits:
                 continue
-            rx = compiled.setdefault(clip, re.compile(_translate(pattern.replace(CLIP, glob.escape(clip)))))
+            rx = compiled.setdefault(
+                clip, re.compile(_translate(pattern.replace(CLIP, glob.escape(clip)))))
             found[clip] += [(pattern, f) for f in hits if rx.fullmatch(f)]
     return found
 
@@ -403,7 +404,8 @@ def _read_activitynet(path: Path, data, view_pattern: str | None) -> list[Sequen
             continue
         m = pattern.fullmatch(item_id)
         if not m:
-            raise VicokdError(f"{path}: id '{item_id}' does not match dataset.view_pattern '{view_pattern}'")
+            raise VicokdError(f"{path}: id '{item_id}' does not match dataset.view_pattern "
+                              f"'{view_pattern}'")
         grouped.setdefault(m.group("seq"), {})[m.group("view")] = (item_id, item)
     out = []
     for seq_id in sorted(grouped):

@@ -112,8 +112,9 @@ def build_manifest(env: str, annotation_file: str | Path | list, dataset: dict,
         if separate:
             entry["audio_files"] = list(seq.audio)
         out.append(entry)
+        clip_note = f", clip labels {', '.join(seq.clip_labels)}" if seq.clip_labels else ""
         log.info("sequence %s: %d views, %.2f s, %d segments%s", seq.id, len(seq.views), duration,
-                 len(segments), f", clip labels {', '.join(seq.clip_labels)}" if seq.clip_labels else "")
+                 len(segments), clip_note)
     weak = sum(not s["has_frame_labels"] for s in out)
     if weak:
         log.info("%d of %d sequences have sequence labels only (labels without times): no frame "

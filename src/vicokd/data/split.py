@@ -3,8 +3,9 @@
 With `split.files` naming the home's official split files (MultiSensor-Home ships
 train.json / test.json or train_data.json / test_data.json, entries in the annotations' format;
 MM-Office's split_train.txt / split_test.txt, as the MultiASL authors publish them, list one
-clip id a line: a file whose name ends in `.txt` is read so), their sequence ids make the halves: an id that is not in the home's annotations, or that appears twice (in one file
-or in both), is a one-line error; a sequence in neither file is left out with a warning.
+clip id a line: a file whose name ends in `.txt` is read so), their sequence ids make the
+halves: an id that is not in the home's annotations, or that appears twice (in one file or in
+both), is a one-line error; a sequence in neither file is left out with a warning.
 Otherwise a 7:3 split by iterative-stratification's MultilabelStratifiedShuffleSplit on the
 sequence labels, so every class keeps about the same share in both halves (Sechidis et al., as
 the paper does).
@@ -46,13 +47,15 @@ def official_split(ids: list[str], files: dict, fmt: str, classes: list[str],
     for half in ("train", "test"):
         path = files[half]
         members = set()
+        # a repeated id is a one-line error of either reader
         listed = read_id_list(path) if is_id_list(path) else \
-            [seq.id for seq in read_annotations(path, fmt, classes, view_pattern)]  # a repeat: one line
+            [seq.id for seq in read_annotations(path, fmt, classes, view_pattern)]
         for seq_id in listed:
             if seq_id not in known:
                 raise VicokdError(f"{path}: sequence '{seq_id}' is not in this home's annotations")
             if seq_id in where:
-                raise VicokdError(f"{path}: sequence '{seq_id}' is also in the {where[seq_id]} file")
+                raise VicokdError(f"{path}: sequence '{seq_id}' is also in the {where[seq_id]} "
+                                  "file")
             where[seq_id] = half
             members.add(seq_id)
         halves[half] = members

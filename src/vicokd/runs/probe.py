@@ -8,8 +8,9 @@ Per view and decoded frame, the features are:
 - both: the two concatenated.
 Each feature is standardised on the train split; a ridge regression (lambda = 100) maps them to
 the frame's labels (every view-frame row gets its frame's labels; a weakly labelled sequence,
-with sequence labels only, gives every frame its sequence labels, the only target it has). A frame's score is the max over
-its views of the ridge output, a sequence's score the max over its frames. probe.json holds the
+with sequence labels only, gives every frame its sequence labels, the only target it has). A
+frame's score is the max over its views of the ridge output, a sequence's score the max over
+its frames. probe.json holds the
 sequence and frame mAP of every decoded frame of the test split for each kind (frame mAP over the
 sequences with frame labels only), with the random-score chance of that split
 (vicokd.metrics.yardsticks).
