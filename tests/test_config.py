@@ -73,11 +73,12 @@ def test_check_fills_every_default_and_keeps_the_given_values():
     assert config["teacher"]["supervision"] == "frame" and config["teacher"]["cache"] is True
     assert config["model"]["vit"]["layers"] == default("model.vit.layers")
     assert config["student"]["weights"] == {"fd": 1.0, "ld": 1.0, "vc": 1.0, "modal": 1.0,
-                                            "dual": 1.0}
+                                            "dual": 1.0, "vis": 1.0}
     assert set(config) == set(schema()["properties"])
 
 
 @pytest.mark.parametrize("path", [CONFIG, REPO / "config" / "paper.yaml",
+                                  REPO / "config" / "mm-office.yaml",
                                   REPO / "tests" / "config" / "tiny.yaml"],
                          ids=lambda p: p.name)
 def test_every_shipped_config_passes(path):

@@ -181,8 +181,10 @@ def test_table3_and_table4_differences(fabricated):
     a, b = values[("home2", "multitsf", "teacher")], values[("home2", "multitsf", "teacher-vc")]
     assert t3.loc[2, "Home-2"] == f"{a:.2f} → {b:.2f} ({b - a:+.2f})"
     t4 = lay.table4_wide(tb.table4_long(metrics, HOMES, ABLATIONS, SUPERVISIONS), HOMES, ABLATIONS, SUPERVISIONS)
-    assert list(t4["Method"]) == ["ViCoKD", "w/o ConfW", "w/o Mask", "JS → KL", "w/o FD", "w/o LD"]
+    assert list(t4["Method"]) == ["ViCoKD", "w/o ConfW", "w/o Mask", "JS → KL", "w/o FD", "w/o LD",
+                                  "Learned visibility"]
     assert list(t4["Group"][1:4]) == ["View-aware Consistency Module"] * 3
+    assert t4["Group"].iloc[-1] == "Beyond the paper"
     ref = values[("home1", "multiasl", "vicokd-sequence-seed0")]
     v = values[("home1", "multiasl", "vicokd-nold-sequence-seed0")]
     assert t4.loc[5, "Home-1 AV_F→V_S"] == f"{v:.2f} ({v - ref:+.2f})"
@@ -284,3 +286,14 @@ def test_markdown_writer(tmp_path, fabricated):
     assert lines[0] == "## Table 1. x" and lines[-1] == "- note one"
     table = [ln for ln in lines if ln.startswith("|")]
     assert len(table) == 2 + 14 and all(ln.count("|") == 9 for ln in table)
+
+
+def test_runs_without_test_frame_labels_are_not_missing_in_the_frame_table():
+    """Weak labels only: a run's frame_map is None with n_frame_labelled 0; the frame table then
+    says why, not that the run is missing."""
+    metrics = {"h/multiasl/teacher": {"map": 50.0, "frame_map": None, "n_frame_labelled": 0},
+               "h/multiasl/student-sequence-seed0": {"map": 40.0, "frame_map": None},
+               "h/multiasl/cokd-sequence-seed0": None}
+    runs = list(metrics)
+    assert tb.without_frame_labels(metrics, runs) == ["h/multiasl/teacher"]
+    assert tb.missing_runs(metrics, runs, "frame_map") == runs

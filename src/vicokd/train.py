@@ -48,7 +48,7 @@ from tqdm import tqdm
 from .config import default, typed
 from .data.dataset import EvaluationPasses
 from .errors import VicokdError
-from .metrics import frame_mean_average_precision, mean_average_precision
+from .metrics import authors_protocol_map, frame_mean_average_precision, mean_average_precision
 from .models import model_inputs, resolve_device
 from .storage import atomic_path
 
@@ -114,7 +114,8 @@ def predict(model, dataset, batch_size: int = 8, device: torch.device | str = "c
             bf16: bool = False, workers: int = 0, pin_memory: bool = False) -> dict:
     """Sigmoid scores on every sequence of `dataset` and on every one of its decoded frames
     (`EvaluationPasses`), as numpy arrays: sequence_scores [S, C] and sequence_labels [S, C]
-    (from pass 0, evaluation sampling); per sequence s, lists of frame_scores [L_s, C],
+    (from pass 0, evaluation sampling), sequence_logits [S, C] beside them, has_frame_labels [S]
+    (bool: weakly labelled sequences have none); per sequence s, lists of frame_scores [L_s, C],
     view_frame_scores [N, L_s, C], frame_labels [L_s, C] and frame_index [L_s] (0..L_s-1)."""
     device = torch.device(device)
     was_training = model.training
@@ -122,6 +123,7 @@ def predict(model, dataset, batch_size: int = 8, device: torch.device | str = "c
     n = len(dataset)
     seq_scores: list = [None] * n
     seq_labels: list = [None] * n
+    seq_logits: list = [None] * n
     frames: list = [None] * n
     views: list = [None] * n
     for batch in make_loader(EvaluationPasses(dataset), batch_size, False, workers=workers,
@@ -142,9 +144,13 @@ def predict(model, dataset, batch_size: int = 8, device: torch.device | str = "c
             views[i][:, idx] = view[j]
             if int(batch["pass"][j]) == 0:
                 seq_scores[i] = seq[j]
+                seq_logits[i] = out["sequence_logits"][j].float().cpu().numpy()
                 seq_labels[i] = batch["sequence_labels"][j].cpu().numpy()
     model.train(was_training)
     return {"sequence_scores": np.stack(seq_scores), "sequence_labels": np.stack(seq_labels),
+            "sequence_logits": np.stack(seq_logits),
+            "has_frame_labels": np.array([getattr(s, "has_frame_labels", True)
+                                          for s in dataset.sequences], dtype=bool),
             "frame_scores": frames, "view_frame_scores": views,
             "frame_labels": [dataset.frame_labels(i).astype(np.float32) for i in range(n)],
             "frame_index": [np.arange(dataset.sequences[i].length, dtype=np.int64)
@@ -152,9 +158,19 @@ def predict(model, dataset, batch_size: int = 8, device: torch.device | str = "c
 
 
 def score(pred: dict) -> tuple[float, float]:
-    """(sequence mAP %, frame mAP %) of `predict`'s output."""
+    """(sequence mAP %, frame mAP %) of `predict`'s output; frame mAP over the sequences with
+    frame labels (NaN when none has)."""
     return (mean_average_precision(pred["sequence_labels"], pred["sequence_scores"]),
-            frame_mean_average_precision(pred["frame_labels"], pred["frame_scores"]))
+            frame_mean_average_precision(pred["frame_labels"], pred["frame_scores"],
+                                         pred.get("has_frame_labels")))
+
+
+def authors_map(pred: dict, model) -> float:
+    """The sequence mAP as the authors' code of the model's backbone scores it
+    (metrics.authors_protocol_map): what their best-epoch selection reads."""
+    backbone = getattr(getattr(model, "cfg", None), "backbone", "")
+    return authors_protocol_map(pred["sequence_labels"], pred["sequence_scores"],
+                                pred["sequence_logits"], backbone)
 
 
 def term_gradient_norms(model, keep: dict) -> dict[str, float]:
@@ -298,6 +314,7 @@ def fit(model, loss_fn: LossFn, train_set, test_set, cfg: TrainConfig, checkpoin
         elapsed += seconds
         row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "test_map": test_map,
                "test_frame_map": test_frame_map, "lr": lr, "seconds": seconds,
+               "authors_map": authors_map(pred, model),   # the authors'-protocol figure
                **{f"part_{k}": v / max(len(losses), 1) for k, v in part_sums.items()}, **pulls}
         curve.append(row)
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", mAP=f"{test_map:.1f}",

@@ -87,16 +87,48 @@ def annotation_path(env):
     return os.path.join(home_root(env), rel)
 
 
+def annotation_paths(env):
+    """The annotation files of one home, always as a list."""
+    paths = annotation_path(env)
+    return paths if isinstance(paths, list) else [paths]
+
+
+def split_file_paths(env):
+    """{"train": path, "test": path} of a home's official split files (split.files, relative to
+    the home's folder), or None when the home is split by iterative stratification."""
+    files = (config["split"].get("files") or {}).get(env)
+    if not files:
+        return None
+    return {half: os.path.join(home_root(env), files[half]) for half in ("train", "test")}
+
+
+def id_list_paths(env):
+    """The official split files of a home that are plain-text id lists (.txt, MM-Office's
+    split_train.txt / split_test.txt): they also choose which clips the home has."""
+    files = split_file_paths(env) or {}
+    return [path for path in files.values() if path.lower().endswith(".txt")]
+
+
+def existing(paths):
+    """The paths that exist: a missing file is then named in one line by the job that reads
+    it, not by Snakemake's MissingInputException."""
+    return [p for p in paths if os.path.exists(p)]
+
+
 def split_inputs(wildcards):
     """The manifest and labels of one home, and its official split files when split.files
     names them (relative to the home's folder, home_root); else the split is made by iterative stratification."""
     inputs = {"manifest": home_path("manifest", wildcards.env),
               "labels": home_path("labels", wildcards.env)}
-    files = (config["split"].get("files") or {}).get(wildcards.env)
-    if files:
-        inputs |= {f"{half}_file": os.path.join(home_root(wildcards.env), files[half])
-                   for half in ("train", "test")}
+    files = split_file_paths(wildcards.env)
+    if files:   # the job names a missing one (split_files)
+        inputs |= {f"{half}_file": path for half, path in files.items() if os.path.exists(path)}
     return inputs
+
+
+def split_files(wildcards):
+    """The official split files of a home, missing or not ({"train", "test"}), or None."""
+    return split_file_paths(wildcards.env)
 
 
 def synthetic_home_dir(env):
@@ -106,28 +138,37 @@ def synthetic_home_dir(env):
 
 @functools.lru_cache(maxsize=None)
 def recordings(env):
-    """The recordings the annotation file of a real home names (paths); none when the file
-    cannot be read, so that the manifest job says why in one line."""
-    from vicokd.data.annotations import read_annotation_files
+    """The recordings the annotation files of a real home name (paths: its videos and separate
+    audio files); none when they cannot be read, so that the manifest job says why in one line."""
+    from vicokd.data.annotations import read_home
 
-    dataset = config["dataset"]
     try:
-        sequences = read_annotation_files(annotation_path(env), dataset["format"],
-                                          dataset["classes"], dataset["view_pattern"])
+        sequences = read_home(annotation_paths(env), config["dataset"], home_root(env),
+                              existing(id_list_paths(env)) or None)
     except VicokdError:
         return ()
-    return tuple(os.path.join(home_root(env), view) for seq in sequences for view in seq.views)
+    return tuple(os.path.join(home_root(env), f) for seq in sequences
+                 for f in [*seq.views, *seq.audio])
 
 
 def manifest_inputs(wildcards):
-    """The annotation file and the videos it names: the generated folder of a synthetic home,
-    or the recordings of a real one (those that exist: the job names a missing one)."""
-    inputs = {"annotations": annotation_path(wildcards.env)}
+    """The annotation files (and the id lists that choose a home's clips) and the videos they
+    name: the generated folder of a synthetic home, or the recordings of a real one (those that
+    exist: the job names a missing one)."""
+    env = wildcards.env
+    inputs = {"annotations": existing(annotation_paths(env)), "id_lists": existing(id_list_paths(env))}
     if IS_SYNTHETIC:
-        inputs["videos"] = os.path.join(synthetic_home_dir(wildcards.env), "videos")
+        inputs["annotations"] = annotation_path(env)
+        inputs["videos"] = os.path.join(synthetic_home_dir(env), "videos")
     else:
-        inputs["videos"] = [path for path in recordings(wildcards.env) if os.path.exists(path)]
+        inputs["videos"] = existing(recordings(env))
     return inputs
+
+
+def manifest_files(wildcards):
+    """What the manifest job reads, missing or not (it names a missing one in one line, with
+    the files its folder has): {"annotations": [...], "id_lists": [...]}."""
+    return {"annotations": annotation_paths(wildcards.env), "id_lists": id_list_paths(wildcards.env)}
 
 
 def recording_stamps(wildcards):
@@ -219,9 +260,21 @@ def run_benchmark(run):
 FROZEN_ENCODERS = config["model"]["encoders"] == "frozen"
 
 
+# dataset.require_audio: false -- recordings without audio: no audio.h5 (nor audio features) is
+# made, so the teacher and the distilling students have none to read and stop at once, saying
+# in one line what to change (vicokd.data.dataset.require_audio); the plain students run.
+HAS_AUDIO = bool(config["dataset"]["require_audio"])
+if not HAS_AUDIO:
+    print("vicokd: note: dataset.require_audio is false: the teachers and the distilling "
+          "students need audio and will stop; the non-distilled students (method student) run",
+          file=sys.stderr)
+
+
 def encoder_inputs(env, audio=True):
-    """What the models read as pictures (and sound): features.h5, or frames.h5 and audio.h5."""
+    """What the models read as pictures (and sound): features.h5, or frames.h5 and audio.h5
+    (no sound when the data has no audio, dataset.require_audio: false)."""
     picture, sound = ("features", "features") if FROZEN_ENCODERS else ("frames", "audio")
+    audio = audio and HAS_AUDIO
     return {"frames": home_path(picture, env)} | ({"audio": home_path(sound, env)} if audio else {})
 
 
@@ -230,7 +283,7 @@ def features_inputs(wildcards):
     audio, audio.h5; never labels.h5: the features are label-free."""
     env = wildcards.env
     inputs = {"frames": home_path("frames", env), "split": home_path("split", env)}
-    if config["dataset"]["require_audio"]:
+    if HAS_AUDIO:
         inputs["audio"] = home_path("audio", env)
     return inputs
 

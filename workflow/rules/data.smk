@@ -38,6 +38,7 @@ rule manifest:
         home_path("manifest"),
     params:
         dataset=params_of("dataset"),
+        files=manifest_files,
         recordings=recording_stamps,
     priority: DATA_PRIORITY
     conda:
@@ -111,7 +112,9 @@ rule split:
         home_path("split"),
     params:
         split=params_of("split"),
-        view_pattern=config["dataset"]["view_pattern"],
+        files=split_files,
+        # a dict, not a plain string: Snakemake would read a {n} quantifier as a wildcard
+        dataset={"view_pattern": config["dataset"]["view_pattern"]},
     priority: DATA_PRIORITY
     conda:
         CONDA_ENV,

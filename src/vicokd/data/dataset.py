@@ -12,6 +12,9 @@ Per sequence the dataset reads `frames.h5` `/{id}/frames` uint8 [V, L, H, W, 3],
     sequence_labels float32 [C]
     masks           float32 [N, T]           a person is seen (1) or not (0)
     frame_index     int64   [T]              which decoded frames were sampled
+    has_frame_labels float32 []              1: the sequence has frame labels; 0: sequence
+                                             labels only (weak), its frame_labels are all 0 and
+                                             say nothing (labels.h5's `has_frame_labels`)
     index           int64   []               position in the dataset
 
 With `raw = True` (set by the training loop when teacher/student `normalize_on_device` is on)
@@ -46,6 +49,7 @@ from torch.utils.data import Dataset
 
 from ..errors import VicokdError
 from ..storage import artifact_identity, check_dataset, open_h5, read_json
+from .labels import has_frame_labels
 
 # AST's published fbank statistics (AudioSet); config may override them.
 FBANK_MEAN = -4.2677393
@@ -142,6 +146,7 @@ class SequenceInfo:
     seq_id: str
     views: int
     length: int
+    has_frame_labels: bool = True
 
 
 class SequenceDataset(Dataset):
@@ -250,7 +255,7 @@ class SequenceDataset(Dataset):
                               {0: v, 1: length})
             if length < 1:
                 raise VicokdError(f"{self.files.frames}:/{sid}/frames: no frames")
-            seqs.append(SequenceInfo(sid, v, length))
+            seqs.append(SequenceInfo(sid, v, length, has_frame_labels(lab)))
         if classes is not None and len(classes) != num_classes:
             raise VicokdError(f"{self.files.labels}: attribute 'classes' names {len(classes)} "
                               f"classes, the label arrays have {num_classes}")
@@ -337,6 +342,7 @@ class SequenceDataset(Dataset):
             "frame_labels": torch.from_numpy(block["frame_labels"][idx].astype(np.float32)),
             "sequence_labels": torch.from_numpy(block["sequence_labels"].astype(np.float32)),
             "frame_index": torch.from_numpy(idx),
+            "has_frame_labels": torch.tensor(float(self.sequences[i].has_frame_labels)),
             "index": torch.tensor(i),
         }
         if "fbank" in block:
@@ -356,6 +362,11 @@ class SequenceDataset(Dataset):
         if "fbank" in batch and batch["fbank"].dtype == torch.float16:
             batch["fbank"] = normalise_fbank(batch["fbank"], self.fbank_mean, self.fbank_std)
         return batch
+
+    @property
+    def frame_labelled(self) -> int:
+        """How many of its sequences have frame labels (the others sequence labels only)."""
+        return sum(info.has_frame_labels for info in self.sequences)
 
     def close(self) -> None:
         if self._handles:
@@ -394,6 +405,24 @@ def model_input_sizes(dataset: SequenceDataset, model_section: dict, audio: bool
     if audio and dataset.audio_shape is not None:
         return {"audio_length": dataset.audio_shape[0], "mel_bins": dataset.audio_shape[1]}
     return {"audio_length": 1, "mel_bins": 1}
+
+
+def require_frame_labels(dataset: SequenceDataset, setting: str) -> None:
+    """Frame supervision needs frame labels: one line naming `setting` (the config key to
+    change) when no sequence of the train half has any (weakly labelled data)."""
+    if dataset.frame_labelled == 0:
+        raise VicokdError(f"{dataset.files.labels}: frame supervision needs frame labels, and no "
+                          f"sequence of the train split has any (labels without times only); "
+                          f"set {setting}")
+
+
+def require_audio(files: DataFiles, who: str) -> None:
+    """The teacher (and whoever distills from it) hears: one line when the data has no audio."""
+    if files.audio is None:
+        raise VicokdError(f"{files.frames}: {who} needs audio, and dataset.require_audio is false "
+                          "(recordings without audio); only the non-distilled students run without "
+                          "it: set experiments.methods: [student] and ask for their runs, e.g. "
+                          "results/{env}/{backbone}/student-sequence-seed0/metrics.json")
 
 
 def split_datasets(files: DataFiles, model_section: dict, seed: int, cache: bool = False

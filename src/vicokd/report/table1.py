@@ -8,7 +8,7 @@ from ..experiments import table1_runs
 from .layout import TITLES, table1_wide, write_markdown
 from .notes import table_notes, yardstick_notes
 from .tables import (load_metrics, load_probes, missing_runs, table1_long, table1_tidy,
-                     write_table)
+                     without_frame_labels, write_table)
 from .yardsticks import home_bands, home_prevalence
 
 # The metrics Table 1 is written in: metrics.json key -> (csv output, markdown output, title).
@@ -28,8 +28,13 @@ def main(snakemake) -> None:
         write_table(table1_tidy(long, key), getattr(snakemake.output, csv_out))
         if md_out is None:
             continue
-        notes = table_notes("table1", exp, p.data_format, seed,
-                            missing_runs(metrics, table1_runs(*grid, seed), key), key=key)
+        runs = table1_runs(*grid, seed)
+        weak = without_frame_labels(metrics, runs) if key != "map" else []
+        missing = [r for r in missing_runs(metrics, runs, key) if r not in weak]
+        notes = table_notes("table1", exp, p.data_format, seed, missing, key=key)
+        if weak:
+            notes.append(f"No frame-level mAP for {len(weak)} run(s): their test split has no "
+                         "sequence with frame labels (labels without times only).")
         notes += yardstick_notes(home_bands(metrics, probes, exp["homes"], key),
                                  home_prevalence(metrics, probes, exp["homes"], key), key,
                                  probe_rows=any(probes.values()))

@@ -221,6 +221,12 @@ def missing_runs(metrics: Metrics, runs: Iterable[str], key: str = "map") -> lis
     return [r for r in runs if math.isnan(metric_value(metrics, r, key))]
 
 
+def without_frame_labels(metrics: Metrics, runs: Iterable[str]) -> list[str]:
+    """The runs present whose test split has no sequence with frame labels (weak labels only):
+    they have no frame-level mAP, which is not a missing run."""
+    return [r for r in runs if (metrics.get(r) or {}).get("n_frame_labelled") == 0]
+
+
 # --- the tables as files: results/table*.csv, one row per cell, numbers and flags ---------------
 
 # Table 1's long columns as its CSV names them (the others keep their names).

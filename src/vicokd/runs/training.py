@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass
 import torch
 
 from ..config import fill, without_speed_keys
-from ..data.dataset import DataFiles, input_identity, model_input_sizes, split_datasets
+from ..data.dataset import (DataFiles, input_identity, model_input_sizes, require_audio,
+                            require_frame_labels, split_datasets)
 from ..distill import LossConfig, check_student_teacher, freeze, make_loss
 from ..errors import VicokdError
 from ..experiments import Method
@@ -82,6 +83,11 @@ def load_teacher(path, backbone: str, classes: list[str], device) -> torch.nn.Mo
 def train_run(spec: RunSpec, files: DataFiles, outputs: RunOutputs, on_epoch_end=None) -> dict:
     """Train one run and write its four outputs (runs/outputs.py); returns the metrics."""
     distills = spec.method.needs_teacher
+    if spec.audio:
+        require_audio(files, "the teacher" + (f" ({spec.name})" if spec.name != "teacher" else ""))
+    elif distills:
+        require_audio(files, f"method '{spec.method.name}' (it distills from the audio-visual "
+                             "teacher)")
     if distills and (spec.teacher_path is None or files.audio is None):
         raise VicokdError(f"method '{spec.method.name}' distills from the teacher: it needs the "
                           "teacher's model.pt and audio.h5")
@@ -91,6 +97,9 @@ def train_run(spec: RunSpec, files: DataFiles, outputs: RunOutputs, on_epoch_end
     tcfg = train_config(spec.section, spec.model_section, seed=spec.seed)
     train_set, test_set = split_datasets(files, spec.model_section, tcfg.seed,
                                          bool(spec.section["cache"]))
+    if spec.supervision == "frame":
+        require_frame_labels(train_set, "teacher.supervision: sequence" if spec.audio
+                             else "experiments.supervision: [sequence]")
     sizes = model_input_sizes(train_set, spec.model_section, audio=spec.audio)
     teacher = None
     if distills:
