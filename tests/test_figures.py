@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib.image as mpimg
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 
 from report_fixtures import HOMES, PROBE_VALUES, SUPERVISIONS, YARDSTICKS, fabricate
@@ -71,3 +72,29 @@ def test_malformed_curve_is_a_one_line_error(tmp_path):
     p.write_text("epoch,train_loss\n1,0.5\n")
     with pytest.raises(VicokdError, match=r"vicokd-frame-seed0/curve.csv: curve lacks columns \['test_map'"):
         fg.load_curves([p])
+
+
+def test_loss_terms_table_figure_and_vc_share(tmp_path):
+    """curve.csv's per-term columns become results/loss_terms.csv, the figure, and VC's pull
+    over FD's and over the supervision's."""
+    from vicokd.report import loss_terms as lt
+    curves = {}
+    for k, m in enumerate(("cokd", "vicokd")):
+        terms = ["supervision", "auxiliary", "fd", "ld"] + (["vc"] if m == "vicokd" else [])
+        df = pd.DataFrame({"epoch": [1, 2], "test_map": [50.0, 55.0], "test_frame_map": [9.0, 9.5],
+                           "part_fd": [3.0, 1.0], "part_vc": [0.02, 0.04]})
+        for t in terms:
+            df[f"grad_first_{t}"] = {"supervision": 4.0, "auxiliary": 0.0, "fd": 2.0, "ld": 1.0,
+                                     "vc": 0.01}[t]
+            df[f"grad_logits_{t}"] = 0.5 if t == "vc" else 0.0
+        curves[f"home1/multiasl/{m}-frame-seed0"] = df
+    long = lt.loss_terms_long(curves, ["home1"], ["cokd", "vicokd"], ["frame"], 0)
+    assert set(long["method"]) == {"cokd", "vicokd"} and len(long) == 4 + 5
+    vc = long[(long["method"] == "vicokd") & (long["term"] == "vc")].iloc[0]
+    assert vc["value"] == pytest.approx(0.03) and vc["grad_first"] == pytest.approx(0.01)
+    share = lt.vc_share(long)
+    assert list(share["method"]) == ["vicokd"]
+    assert share["vc_over_fd"].iloc[0] == pytest.approx(0.005)
+    assert share["vc_over_supervision"].iloc[0] == pytest.approx(0.0025)
+    lt.plot_loss_terms(curves, tmp_path / "terms.png", ["home1"], ["frame"], 0, ["vicokd"])
+    assert (tmp_path / "terms.png").stat().st_size > 1000

@@ -22,6 +22,7 @@ from vicokd.experiments import figure3_runs
 from vicokd.report import claims as cl
 from vicokd.report import figures as fg
 from vicokd.report import page as pg
+from vicokd.report import readings as rd
 from vicokd.report import runtimes as rt
 from vicokd.report import tables as tb
 
@@ -32,7 +33,7 @@ TABLE_IDS = {"claims", "table1", "table1-vs-paper", "table1-frame", "table1-best
              "paper-table2", "table3", "paper-table3", "table4", "paper-table4", "runtimes-summary",
              "runtimes"}
 VOID = {"meta", "img", "br", "hr", "input", "link", "col", "source", "wbr"}
-REPORT_RULES = ["table1", "table2", "table3", "table4", "figure3", "report", "all"]
+REPORT_RULES = ["table1", "table2", "table3", "table4", "figure3", "loss_terms", "report", "all"]
 
 
 class Checker(HTMLParser):
@@ -153,14 +154,14 @@ def test_spread_verdicts_use_table2s_seeds(tmp_path):
     metrics = tb.load_metrics(tmp_path / "results" / r / "metrics.json" for r in runs)
     t1 = tb.table1_long(metrics, HOMES, ["multiasl"], EXPERIMENTS["methods"], SUPERVISIONS)
     t2 = tb.table2_long(metrics, HOMES, ["multiasl"], SUPERVISIONS, [0, 1, 2])
-    v = pg.spread_verdicts(t1, t2).set_index(["home", "method", "backbone", "supervision"])
+    v = rd.spread_verdicts(t1, t2).set_index(["home", "method", "backbone", "supervision"])
     assert v.loc[("home1", "vicokd", "multiasl", "frame"), "spread"] == pytest.approx(3.0)
     assert v.loc[("home1", "vicokd", "multiasl", "frame"), "exceeds"]             # +10
     assert not v.loc[("home1", "cokd", "multiasl", "frame"), "exceeds"]
     assert v.loc[("home1", "logitkd", "multiasl", "frame"), "exceeds"]
     t2_one_seed = tb.table2_long(metrics, HOMES, ["multiasl"], SUPERVISIONS, [0])
-    assert pg.spread_verdicts(t1, t2_one_seed)["exceeds"].isna().all()            # std n/a
-    table = pg.spread_table(t1, pg.spread_verdicts(t1, t2), HOMES, ["multiasl"], SUPERVISIONS)
+    assert rd.spread_verdicts(t1, t2_one_seed)["exceeds"].isna().all()            # std n/a
+    table = rd.spread_table(t1, rd.spread_verdicts(t1, t2), HOMES, ["multiasl"], SUPERVISIONS)
     assert table.loc[table["Method"] == "CoKD", "MultiASL AV_F→V_F"].iloc[0] == "+2.50 (within 3.00)"
 
 

@@ -106,6 +106,8 @@ TABLE2_GAINS = (("vicokd", "student"), ("vicokd", "cokd"))
 # Table 4 and Figure 3 use MultiASL, as in the paper.
 ABLATION_BACKBONE = "multiasl"
 FIGURE3_METHODS = ("student", "logitkd", "cokd", "vicokd")
+# The loss-terms figure (report/loss_terms.py) draws these methods' per-term pulls.
+LOSS_TERMS_METHODS = ("vicokd", "vicokd-learnedvis")
 
 # The audio-visual teachers' runs: the teacher (supervision only) and, for Table 3, the teacher
 # with view consistency added. Their loss is built like a student's from these rows.
@@ -236,6 +238,12 @@ def table3_runs(homes, backbones) -> list[str]:
 def table4_runs(homes, ablations, supervisions, seed) -> list[str]:
     return [run_id(env, ABLATION_BACKBONE, student_run(m, s, seed)) for env in homes
             for m in ["vicokd", *ablations] for s in supervisions]
+
+
+def loss_terms_runs(homes, methods, supervisions, seed) -> list[str]:
+    """The MultiASL students of `methods` whose per-term pulls the report shows."""
+    return [run_id(env, ABLATION_BACKBONE, student_run(m, s, seed))
+            for env in homes for s in supervisions for m in methods]
 
 
 def figure3_runs(homes, supervisions, seed) -> list[str]:

@@ -377,3 +377,10 @@ def table4_run_ids():
 
 def figure3_run_ids():
     return grid.figure3_runs(HOMES, SUPERVISIONS, TABLE_SEED)
+
+
+def loss_terms_run_ids():
+    """The MultiASL students whose per-term pulls the report shows: every method of Table 1
+    and the learned-visibility variant when the grid has it."""
+    methods = METHODS + [a for a in ABLATIONS if a in grid.LOSS_TERMS_METHODS]
+    return grid.loss_terms_runs(HOMES, methods, SUPERVISIONS, TABLE_SEED)

@@ -13,6 +13,7 @@ localrules:
     table3,
     table4,
     figure3,
+    loss_terms,
     report,
 
 
@@ -116,6 +117,23 @@ rule figure3:
         "../../scripts/figure3.py"
 
 
+# How hard each loss term pulls (curve.csv's per-term columns), MultiASL students at the table seed.
+rule loss_terms:
+    input:
+        curves=run_files(loss_terms_run_ids(), grid.RUN_OUTPUTS["curve"]),
+    output:
+        csv=captioned(results_file("loss_terms.csv"), "loss_terms", "Tables"),
+        png=captioned(results_file("loss_terms.png"), "loss_terms", "Figures"),
+    params:
+        **table_params(),
+    conda:
+        CONDA_ENV,
+    log:
+        "logs/report/loss_terms.log",
+    script:
+        "../../scripts/loss_terms.py"
+
+
 # The report prints the config that made the results: the sections' keys that change results
 # (params_of; a speed option reruns nothing, not even this page).
 rule report:
@@ -128,6 +146,8 @@ rule report:
         table4=rules.table4.output.csv,
         figure3=rules.figure3.output.png,
         figure3_frame=rules.figure3.output.frame_png,
+        loss_terms=rules.loss_terms.output.csv,
+        loss_terms_png=rules.loss_terms.output.png,
         reference=PAPER_REFERENCE,
     output:
         results_file("report.html"),

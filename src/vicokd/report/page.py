@@ -23,6 +23,9 @@ from ..storage import atomic_path
 from . import claims as cl
 from . import layout as lay
 from . import tables as tb
+from .loss_terms import vc_share
+from .readings import (SHARE_NOTES, SPREAD_NOTES, fmt_share, spread_table, spread_verdicts,
+                       table1_cells)
 from .runtimes import benchmark_summary, collect_benchmarks
 from .notes import data_note, table_notes, yardstick_notes
 from .yardsticks import table_bands
@@ -106,82 +109,6 @@ def combine_cells(ours: pd.DataFrame, paper: pd.DataFrame, keys: int) -> pd.Data
     return out
 
 
-# --- Table 1 against its yardsticks -------------------------------------------------------------------
-
-def table1_cells(long: pd.DataFrame, homes, backbones, supervisions, text) -> pd.DataFrame:
-    """Table 1's layout over the model rows of `long` (no probe rows), each cell `text(row)`."""
-    models = long[~long["reference"]]
-    index = models.set_index(["home", "method", "backbone", "supervision"])
-    rows = []
-    for env in homes:
-        for m in dict.fromkeys(models.loc[models["home"] == env, "method"]):
-            row = {"Home": lay.label(env, lay.HOME_LABELS), "Method": lay.label(m, lay.METHOD_LABELS)}
-            for bb in backbones:
-                for sup in supervisions:
-                    row[lay.column_label(bb, sup)] = text(index.loc[(env, m, bb, sup)])
-            rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def fmt_share(cell) -> str:
-    return "n/a" if math.isnan(cell["share"]) else f"{cell['share']:.2f}"
-
-
-def seed_spread(t2: pd.DataFrame, env: str, backbone: str, supervision: str, method: str) -> float:
-    """The spread a Table 1 difference from the student is judged against: the student's
-    standard deviation over Table 2's seeds in that column plus the method's own (Table 2 has
-    it for ViCoKD; for the other methods ViCoKD's stands in), as Table 2 judges its gains."""
-    def std(m):
-        hit = t2[(t2["home"] == env) & (t2["backbone"] == backbone)
-                 & (t2["supervision"] == supervision) & (t2["method"] == m)]
-        return float(hit["std"].iloc[0]) if len(hit) else math.nan
-    own = method if method in set(t2["method"]) else "vicokd"
-    return std("student") + std(own)
-
-
-def spread_verdicts(long: pd.DataFrame, t2: pd.DataFrame) -> pd.DataFrame:
-    """Per distilled-student cell of Table 1: its difference from the student, the seed spread,
-    and whether |difference| exceeds it (None when either is unknown)."""
-    rows = []
-    for r in long[long["diff"].notna() & ~long["reference"]].itertuples():
-        spread = seed_spread(t2, r.home, r.backbone, r.supervision, r.method)
-        rows.append(dict(home=r.home, method=r.method, backbone=r.backbone,
-                         supervision=r.supervision, diff=r.diff, spread=spread,
-                         exceeds=None if math.isnan(spread) else bool(abs(r.diff) > spread)))
-    return pd.DataFrame(rows, columns=["home", "method", "backbone", "supervision", "diff",
-                                       "spread", "exceeds"])
-
-
-def spread_table(long: pd.DataFrame, verdicts: pd.DataFrame, homes, backbones, supervisions
-                 ) -> pd.DataFrame:
-    index = verdicts.set_index(["home", "method", "backbone", "supervision"])
-
-    def text(cell) -> str:
-        key = cell.name
-        if key not in index.index:
-            return ""                                   # teacher, student: no difference
-        v = index.loc[key]
-        if v["exceeds"] is None:
-            return f"{lay.fmt_diff(v['diff'])} (spread n/a)"
-        return f"{lay.fmt_diff(v['diff'])} ({'exceeds' if v['exceeds'] else 'within'} {v['spread']:.2f})"
-    students = long[~long["method"].isin(["teacher", "student"])]
-    return table1_cells(students, homes, backbones, supervisions, text)
-
-
-SHARE_NOTES = [
-    "Each model's share of the matching linear probe's headroom over random scores: "
-    "(model − random) / (probe − random), the teacher against the audio+video probe, the students "
-    "against the video probe, each over the random-score mean of its own test frames. 0 is "
-    "chance, 1 is what the linear probe reads from the same inputs; n/a when the probe is not "
-    "above random or a value is missing."]
-SPREAD_NOTES = [
-    "Each difference from the non-distilled student (Table 1, seed 0) against the spread over "
-    "seeds that Table 2 measures in the same column: the student's standard deviation over the "
-    "seeds plus the method's own, where Table 2 has it (CoKD, ViCoKD); for the other methods "
-    "ViCoKD's stands in for their own. 'exceeds' when the size of the difference is larger than that "
-    "sum, as Table 2 judges ViCoKD's gain; 'spread n/a' with fewer than 2 seeds."]
-
-
 BEST_EPOCH_NOTES = [
     "The authors' code keeps the epoch with the best test mAP (it has no validation set); these "
     "are those figures (metrics.json: best_epoch_map at best_epoch), so that published numbers "
@@ -209,6 +136,32 @@ def table_runs(tables: Mapping[str, pd.DataFrame], seeds) -> tuple[list[str], li
                   for k in seeds}
         shown |= dict.fromkeys(gone, True)
     return sorted(shown), sorted(r for r, missing in shown.items() if missing)
+
+
+def loss_terms_section(long: pd.DataFrame | None, png: bytes | None) -> str:
+    """How hard each loss term pulls (results/loss_terms.csv and .png), and view consistency's
+    pull beside FD's and the supervision's."""
+    if long is None or long.empty:
+        return ""
+    out = "<h2>How hard each loss term pulls</h2>\n"
+    if png:
+        out += html_figure(png, "loss-terms", "Each weighted loss term's gradient norm on the "
+                           "student's first trained layer, per epoch (first batch of each epoch), "
+                           "MultiASL, ViCoKD and the learned-visibility variant; log scale.")
+    share = vc_share(long)
+    if not share.empty:
+        share = pd.DataFrame({
+            "Home": [lay.label(e, lay.HOME_LABELS) for e in share["home"]],
+            "Supervision": [lay.label(s, lay.SUPERVISION_LABELS) for s in share["supervision"]],
+            "Method": [lay.label(m, lay.METHOD_LABELS) for m in share["method"]],
+            "VC / FD": share["vc_over_fd"].map(lambda v: f"{v:.2g}"),
+            "VC / supervision": share["vc_over_supervision"].map(lambda v: f"{v:.2g}")})
+        out += html_table(share, "vc-pull", "View consistency's pull on the first layer, over "
+                          "FD's and over the supervision's (ratios of the mean gradient norms)",
+                          ["From every epoch's first batch (curve.csv, grad_first_<term>); the "
+                           "weights are the config's. results/loss_terms.csv has every term of "
+                           "every method."])
+    return out
 
 
 def build_report(tables: Mapping[str, pd.DataFrame], figures: Mapping[str, bytes],
@@ -336,6 +289,8 @@ def build_report(tables: Mapping[str, pd.DataFrame], figures: Mapping[str, bytes
         body.append(html_figure(figures["figure3_frame"], "figure3-frame",
                                 "Figure 3 with frame-level test mAP [%] (less noisy)."))
 
+    body.append(loss_terms_section(tables.get("loss_terms"), figures.get("loss_terms")))
+
     body.append("<h2>Run time per stage</h2>\n")
     body.append(html_table(benchmark_summary(bench), "runtimes-summary",
                            "Wall time per stage, from the Snakemake benchmark files",
@@ -370,10 +325,10 @@ def main(snakemake) -> None:
     """Entry of the `report` rule."""
     p = snakemake.params
     inp = snakemake.input
-    tables = {key: tb.read_table(path) for key, path in zip(TABLE_KEYS, (
-        inp.table1, inp.table1_frame, inp.table1_best_epoch, inp.table2, inp.table3, inp.table4))}
-    figures = {"figure3": Path(inp.figure3).read_bytes(),
-               "figure3_frame": Path(inp.figure3_frame).read_bytes()}
+    tables = {key: tb.read_table(getattr(inp, key)) for key in (*TABLE_KEYS, "loss_terms")}
+    figures = {key: Path(getattr(inp, name)).read_bytes() for key, name in (
+        ("figure3", "figure3"), ("figure3_frame", "figure3_frame"),
+        ("loss_terms", "loss_terms_png"))}
     page = build_report(tables, figures, cl.read_reference(inp.reference),
                         _plain(dict(p.experiments)), p.data_format, int(p.seed),
                         _plain(dict(p.config_sections)), collect_benchmarks(p.benchmarks))

@@ -1,0 +1,6 @@
+"""Entry of the `loss_terms` rule: the work is in vicokd.report.loss_terms.main."""
+import _bootstrap  # noqa: F401  (puts this checkout's src/ first on sys.path)
+from vicokd.report.loss_terms import main
+from vicokd.runner import run_script
+
+run_script(snakemake, main)  # noqa: F821 (snakemake is injected by the script directive)
