@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import zipfile
 
 import pandas as pd
 import pytest
 
 import browser
-from conftest import require
+from conftest import require, run_snakemake
 from test_page import check_page, check_rendered, check_yardsticks
 
 PROBE_KEYS = {"picture", "sound", "both", "chance", "chance_band", "prevalence", "frame_chance",
@@ -46,6 +47,22 @@ def test_tiny_config_to_report_html(tiny_run):
     check_page(page)
     check_yardsticks(page)
     assert "train students" in page and "probe" in page   # run times from the benchmark files
+    # how hard each loss term pulls: every MultiASL student's terms, VC's pull beside FD's
+    terms = pd.read_csv(res / "loss_terms.csv")
+    vicokd = terms[terms["method"] == "vicokd"]
+    assert {"supervision", "fd", "ld", "vc"} <= set(vicokd["term"])
+    assert (vicokd["grad_first"] >= 0).all() and 'id="vc-pull"' in page
+
+
+@pytest.mark.e2e
+def test_snakemake_report_shows_the_captioned_tables_and_figures(tiny_run, tmp_path):
+    """`snakemake --report` (Snakemake's own report) holds every table and figure, captioned."""
+    out = tmp_path / "report.zip"
+    run_snakemake(tiny_run, "all", extra_args=["--report", str(out)])
+    names = zipfile.ZipFile(out).namelist()
+    for name in ("table1.csv", "table1_frame_map.csv", "table2.csv", "table3.csv", "table4.csv",
+                 "figure3.png", "figure3_frame_map.png", "loss_terms.csv", "loss_terms.png"):
+        assert any(n.endswith("/" + name) for n in names), name
 
 
 @pytest.mark.e2e

@@ -375,6 +375,22 @@ def table4_run_ids():
     return grid.table4_runs(HOMES, ABLATIONS, SUPERVISIONS, TABLE_SEED)
 
 
+# --- report (workflow/rules/report.smk)
+
+REPORT_CAPTIONS = os.path.join(workflow.basedir, "workflow", "report")
+
+
+def captioned(path, caption, category):
+    """An output that `snakemake --report` shows, with workflow/report/<caption>.rst."""
+    return report(path, caption=os.path.join(REPORT_CAPTIONS, f"{caption}.rst"), category=category)
+
+
+def table_params():
+    """What every table and figure rule reads of the config."""
+    return dict(experiments=config["experiments"], data_format=config["dataset"]["format"],
+                seed=TABLE_SEED)
+
+
 def figure3_run_ids():
     return grid.figure3_runs(HOMES, SUPERVISIONS, TABLE_SEED)
 

@@ -17,20 +17,6 @@ localrules:
     report,
 
 
-REPORT_CAPTIONS = os.path.join(workflow.basedir, "workflow", "report")
-
-
-def captioned(path, caption, category):
-    """An output that `snakemake --report` shows, with workflow/report/<caption>.rst."""
-    return report(path, caption=os.path.join(REPORT_CAPTIONS, f"{caption}.rst"), category=category)
-
-
-def table_params():
-    """What every table and figure rule reads of the config."""
-    return dict(experiments=config["experiments"], data_format=config["dataset"]["format"],
-                seed=TABLE_SEED)
-
-
 rule table1:
     input:
         metrics=run_files(table1_run_ids()),
