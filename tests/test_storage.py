@@ -3,14 +3,17 @@ a read-only folder stops a job with one line naming the file (no traceback)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from conftest import workflow_env
 from vicokd.errors import VicokdError
 from vicokd.runner import run_script
 from vicokd.storage import atomic_h5, atomic_path, write_dataset, write_json
@@ -41,10 +44,10 @@ def mounted(tmp_path):
     """Mount a tiny tmpfs (root only): mounted("full") or mounted("ro") is its folder."""
     points = []
 
-    def mount(kind):
+    def mount(kind, size="64k"):
         point = tmp_path / kind
         point.mkdir()
-        opts = "size=64k" + (",ro" if kind == "ro" else "")
+        opts = f"size={size}" + (",ro" if kind == "ro" else "")
         proc = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(point)],
                               capture_output=True, text=True)
         if proc.returncode != 0:
@@ -103,3 +106,44 @@ def test_a_read_only_results_folder_is_one_line_also_for_a_plain_write(mounted, 
     err = capfd.readouterr().err
     assert f"vicokd: error: {folder / 'log.txt'}: cannot be written: read-only file system" in err
     assert "Traceback" not in err
+
+
+DECODE_ON = """
+import sys
+from types import SimpleNamespace
+from vicokd.data.decode import main
+from vicokd.runner import run_script
+job = SimpleNamespace(log=[], threads=1, input=SimpleNamespace(manifest=sys.argv[1]),
+                      output=[sys.argv[2]], params=SimpleNamespace(decode={"fps": 2.5, "size": 128}))
+run_script(job, main)
+"""
+
+
+def test_a_disk_that_fills_during_decode_is_one_line_and_a_clean_exit(mounted, tmp_path):
+    """On a 3 MB tmpfs as results/, decode printed h5py's "Exception ignored" tracebacks (the
+    failed write surfaced in destructors), then the one line, then died of SIGSEGV."""
+    from mediafiles import write_mp4
+    from vicokd.data.manifest import build_manifest
+
+    data = tmp_path / "data"
+    entries = []
+    for s in range(2):                          # 2 x 3 views x 25 frames of 128 px: ~7 MB
+        entry = {"id": f"seq{s}", "tricks": [{"labels": ["Walk"], "start": 1.0, "end": 3.0}]}
+        for v in range(3):
+            write_mp4(data / f"seq{s}_cam{v}.mp4", 50, 5, size=64)
+            entry[f"video_url_{v + 1}"] = f"seq{s}_cam{v}.mp4"
+        entries.append(entry)
+    (data / "annotations.json").write_text(json.dumps(entries))
+    manifest = build_manifest("home1", data / "annotations.json",
+                              {"format": "multisensor_home", "root": str(data), "classes": ["Walk"]})
+    write_json(tmp_path / "manifest.json", manifest)
+    results = mounted("full", size="3m")
+    out = results / "home1" / "frames.h5"
+    proc = subprocess.run([sys.executable, "-c", DECODE_ON, str(tmp_path / "manifest.json"), str(out)],
+                          capture_output=True, text=True, env=workflow_env())
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-3000:])
+    lines = [line for line in proc.stderr.splitlines() if "vicokd: error:" in line]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"vicokd: error: {out}: cannot be written: no space left on device")
+    assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert os.listdir(results / "home1") == []                # nothing half-written
