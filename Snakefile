@@ -20,7 +20,8 @@ from vicokd.errors import VicokdError
 
 try:
     cli_files = list(workflow.overwrite_configfiles or [])  # they win over configfile: above
-    check_config(config, [f for f in workflow.configfiles if f not in cli_files] + cli_files)
+    check_config(config, [f for f in workflow.configfiles if f not in cli_files] + cli_files,
+                 command_line=dict(workflow.config_settings.config or {}))  # --config: wins over all
 except VicokdError as exc:
     sys.exit(f"vicokd: error: {exc}")
 
