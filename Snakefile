@@ -26,6 +26,18 @@ except VicokdError as exc:
     sys.exit(f"vicokd: error: {exc}")
 
 
+# Run before the first job (not in a dry run): a results/ or logs/ that cannot be written (a
+# read-only mount, no permission) stops the run in one line, rather than in Snakemake's
+# traceback when the first job removes its old outputs.
+onstart:
+    from vicokd.storage import unwritable
+
+    for folder in ("results", "logs", "benchmarks/results"):
+        fault = unwritable(folder)
+        if fault:
+            sys.exit(f"vicokd: error: {folder}/: cannot be written: {fault}")
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/masks.smk"

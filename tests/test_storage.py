@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import workflow_env
+from conftest import prepare_workdir, run_snakemake, workflow_env
 from vicokd.errors import VicokdError
 from vicokd.runner import run_script
-from vicokd.storage import atomic_h5, atomic_path, write_dataset, write_json
+from vicokd.storage import atomic_h5, atomic_path, unwritable, write_dataset, write_json
 
 
 def dead_pid() -> int:
@@ -44,9 +44,9 @@ def mounted(tmp_path):
     """Mount a tiny tmpfs (root only): mounted("full") or mounted("ro") is its folder."""
     points = []
 
-    def mount(kind, size="64k"):
-        point = tmp_path / kind
-        point.mkdir()
+    def mount(kind, size="64k", at=None):
+        point = at or tmp_path / kind
+        point.mkdir(parents=True)
         opts = f"size={size}" + (",ro" if kind == "ro" else "")
         proc = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(point)],
                               capture_output=True, text=True)
@@ -147,3 +147,25 @@ def test_a_disk_that_fills_during_decode_is_one_line_and_a_clean_exit(mounted, t
     assert lines[0].startswith(f"vicokd: error: {out}: cannot be written: no space left on device")
     assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert os.listdir(results / "home1") == []                # nothing half-written
+
+
+def test_a_read_only_results_folder_stops_the_workflow_before_any_job(mounted, tmp_path):
+    """Snakemake failed with a ~45-line traceback (remove_existing_output) on the first job."""
+    (tmp_path / "work").mkdir()
+    work = prepare_workdir(tmp_path / "work")
+    mounted("ro", at=work / "results")
+    proc = run_snakemake(work, "results/home1/manifest.json", check=False)
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
+    assert errors == ["vicokd: error: results/: cannot be written: read-only file system"], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (work / "resources").exists()                  # no job ran (synthesize first)
+    dry = run_snakemake(work, "results/home1/manifest.json", extra_args=("-n",))  # writes nothing
+    assert "synthesize" in dry.stdout
+
+
+def test_unwritable_names_the_fault_or_none(mounted, tmp_path):
+    assert unwritable(tmp_path / "not" / "yet") is None         # it would be made in tmp_path
+    folder = mounted("ro")
+    assert unwritable(folder) == "read-only file system"
+    assert unwritable(folder / "results" / "home1") == "read-only file system"

@@ -15,6 +15,7 @@ import errno
 import hashlib
 import json
 import os
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -95,6 +96,22 @@ def write_fault(folder: Path, exc: Exception) -> str | None:
         return f"{WRITE_ERRNOS[errno.ENOSPC]} ({st.f_bavail * st.f_frsize // 1024} KiB free)"
     if code in (errno.EACCES, errno.EPERM) and not os.access(folder, os.W_OK):
         return "permission denied"
+    return None
+
+
+def unwritable(folder: str | os.PathLike) -> str | None:
+    """Why files cannot be created in `folder` (or, when it does not exist yet, in the nearest
+    folder above it that does, where it would be made), or None when they can: a file is
+    created there and removed."""
+    folder = Path(folder).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        fd, name = tempfile.mkstemp(prefix=".vicokd-write-check", dir=folder)
+    except OSError as exc:
+        return write_fault(folder, exc) or exc.strerror or str(exc)
+    os.close(fd)
+    os.unlink(name)
     return None
 
 
