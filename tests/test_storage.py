@@ -16,7 +16,8 @@ import torch
 from conftest import prepare_workdir, run_snakemake, workflow_env
 from vicokd.errors import VicokdError
 from vicokd.runner import run_script
-from vicokd.storage import atomic_h5, atomic_path, unwritable, write_dataset, write_json
+from vicokd.storage import (atomic_h5, atomic_path, open_h5, read_json, unwritable, write_dataset,
+                            write_json)
 
 
 def dead_pid() -> int:
@@ -169,3 +170,24 @@ def test_unwritable_names_the_fault_or_none(mounted, tmp_path):
     folder = mounted("ro")
     assert unwritable(folder) == "read-only file system"
     assert unwritable(folder / "results" / "home1") == "read-only file system"
+
+
+@pytest.mark.parametrize("text, reason", [('{"a": "x\ty"}', "Invalid control character at line 1, column 9"),
+                                          ('{"a": "x', "Unterminated string starting at line 1, column 7"),
+                                          ('{"a": 1,\n}', "Expecting property name enclosed in double quotes at line 2, column 1")])
+def test_a_malformed_json_file_is_one_line_without_at_at(tmp_path, text, reason):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(VicokdError) as err:
+        read_json(path)
+    assert str(err.value).startswith(f"{path}: not valid JSON ({reason}")
+    assert "at at" not in str(err.value)
+
+
+def test_a_file_of_another_kind_is_named_with_the_right_article(tmp_path):
+    with atomic_h5(tmp_path / "features.h5", "features"):
+        pass
+    with pytest.raises(VicokdError, match=r"features\.h5: expected an 'audio' file, found kind='features'"):
+        open_h5(tmp_path / "features.h5", "audio")
+    with pytest.raises(VicokdError, match=r"expected a 'frames' file, found kind='features'"):
+        open_h5(tmp_path / "features.h5", "frames")

@@ -172,7 +172,9 @@ def read_json(path: str | os.PathLike):
     try:
         return json.loads(p.read_text())
     except json.JSONDecodeError as exc:
-        raise VicokdError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        # json's messages may end in "at" ("Invalid control character at"): not "at at line"
+        reason = exc.msg.removesuffix(" at")
+        raise VicokdError(f"{p}: not valid JSON ({reason} at line {exc.lineno}, column {exc.colno})") from None
 
 
 def _json_default(obj):
@@ -210,7 +212,8 @@ def open_h5(path: str | os.PathLike, kind: str) -> h5py.File:
     found = f.attrs.get("kind")
     if found != kind:
         f.close()
-        raise VicokdError(f"{p}: expected a '{kind}' file, found kind={found!r}")
+        article = "an" if kind[:1] in "aeiou" else "a"
+        raise VicokdError(f"{p}: expected {article} '{kind}' file, found kind={found!r}")
     return f
 
 

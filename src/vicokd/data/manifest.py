@@ -33,6 +33,7 @@ def build_manifest(env: str, annotation_file: str | Path | list, dataset: dict,
     need_audio = bool(dataset["require_audio"])
     sequences = read_annotation_files(annotation_file, dataset["format"], classes,
                                       dataset["view_pattern"])
+    check_view_counts(annotation_file, sequences, dataset)
     out = []
     for seq in sequences:
         infos = [probe(root / view, sample_rate, need_audio) for view in seq.views]
@@ -68,6 +69,29 @@ def build_manifest(env: str, annotation_file: str | Path | list, dataset: dict,
         log.info("sequence %s: %d views, %.2f s, %d segments", seq.id, len(seq.views), duration, len(segments))
     return {"env": env, "format": dataset["format"], "root": str(root), "classes": classes,
             "has_audio": all(a is not None for s in out for a in s["audio_durations"]), "sequences": out}
+
+
+def check_view_counts(annotation_file, sequences: list, dataset: dict) -> None:
+    """Every sequence of a home must have the same number of views (the models take a fixed
+    number of cameras): the first one that differs from the most common count is named, with
+    the annotation file that holds it, before any video is probed."""
+    counts = [len(seq.views) for seq in sequences]
+    if not counts or len(set(counts)) == 1:
+        return
+    usual = max(sorted(set(counts)), key=counts.count)
+    odd = next(seq for seq in sequences if len(seq.views) != usual)
+    files = [annotation_file] if isinstance(annotation_file, (str, Path)) else list(annotation_file)
+    where = files[0]
+    if len(files) > 1:                     # the file that holds the odd sequence
+        for path in files:
+            ids = {s.id for s in read_annotation_files(path, dataset["format"], dataset["classes"],
+                                                       dataset["view_pattern"])}
+            if odd.id in ids:
+                where = path
+                break
+    raise VicokdError(f"{where}: sequence '{odd.id}' has {len(odd.views)} view(s), "
+                      f"{counts.count(usual)} of the home's {len(counts)} sequences have {usual}; "
+                      f"every sequence of a home needs the same cameras")
 
 
 def load_manifest(path: str | Path) -> dict:
