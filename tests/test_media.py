@@ -179,6 +179,11 @@ def test_a_variable_frame_rate_recording_is_decoded_at_its_timestamps(tmp_path, 
     assert frames.shape[:2] == (2, 8)
     for view in frames:
         assert [read_index(f) for f in view] == VFR_EXPECTED
+    # a sequence without the manifest's frame times (vicokd predict's) reads them from the files
+    from vicokd.data.decode import decode_sequence
+
+    by_hand = {key: value for key, value in seq.items() if key != "frame_times"}
+    np.testing.assert_array_equal(decode_sequence(tmp_path, by_hand, 2.5, 32), frames)
 
 
 def test_nearest_frames_of_a_variable_rate_stream():
@@ -211,6 +216,14 @@ def test_a_time_halfway_between_two_frames_takes_the_later_one():
     assert all(k % 5 in (0, 3) for k in idx.tolist())           # 2.5 k exactly, or k + 0.5 up
 
 
+@pytest.mark.parametrize("ticks", [(0, 512, 1024, 1536), (0, 200, 400, 420, 440), (0,), (0, 3, 5)])
+def test_frame_times_go_into_the_manifest_and_back(ticks):
+    times = FrameTimes(ticks=ticks, time_base=Fraction(1, 12800))
+    stored = json.loads(json.dumps(times.to_json()))
+    assert FrameTimes.from_json(stored) == times
+    assert ("step" in stored) == (ticks == (0, 512, 1024, 1536))      # constant rate: 3 numbers
+
+
 def test_frames_without_or_with_shared_timestamps_are_refused():
     with pytest.raises(VicokdError, match=r"v\.mp4: frames without presentation timestamps"):
         frame_times_of("v.mp4", [0, None, 80], Fraction(1, 1000))
@@ -236,7 +249,7 @@ class _Decoder:
 def test_the_decoder_must_number_the_frames_at_the_containers_times():
     times = FrameTimes(ticks=(0, 200, 400, 420), time_base=Fraction(1, 1000))
     check_decoder_times("v.mp4", _Decoder([0.5, 0.7, 0.9, 0.92]), times)  # offset: relative times
-    with pytest.raises(VicokdError, match="the decoder sees 3 frames, the container 4"):
+    with pytest.raises(VicokdError, match="the decoder sees 3 frames, the container lists 4"):
         check_decoder_times("v.mp4", _Decoder([0, 0.2, 0.4]), times)
     with pytest.raises(VicokdError, match=r"frame 3 is shown at 0\.420 s by the container, 0\.600 s"):
         check_decoder_times("v.mp4", _Decoder([0, 0.2, 0.4, 0.6]), times)

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from ..errors import VicokdError
 from ..storage import atomic_h5, write_dataset
 from .manifest import load_manifest
-from .media import decode_frames, frame_count, frame_times, nearest_frames
+from .media import FrameTimes, decode_frames, frame_count, frame_times, nearest_frames
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +25,11 @@ log = logging.getLogger(__name__)
 def decode_sequence(root: Path, seq: dict, fps: float, size: int, threads: int = 1) -> np.ndarray:
     """uint8 `[V, T, size, size, 3]` RGB for one manifest sequence."""
     count = frame_count(seq["duration"], fps)
+    recorded = seq.get("frame_times")      # the manifest's; absent in a sequence made by hand
     views = []
-    for view, src_frames in zip(seq["views"], seq["frames"]):
+    for v, (view, src_frames) in enumerate(zip(seq["views"], seq["frames"])):
         path = root / view
-        times = frame_times(path)
+        times = FrameTimes.from_json(recorded[v]) if recorded else frame_times(path)
         if len(times) != src_frames:
             raise VicokdError(f"{path}: {len(times)} frames now, {src_frames} when the manifest "
                               f"probed it; rerun the manifest")

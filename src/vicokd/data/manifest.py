@@ -63,6 +63,7 @@ def build_manifest(env: str, annotation_file: str | Path | list, dataset: dict,
             "frames": [i.frames for i in infos],
             "video_durations": [i.video_duration for i in infos],
             "audio_durations": [i.audio_duration for i in infos],
+            "frame_times": [i.times.to_json() for i in infos],   # what decode picks frames by
             "duration": duration,
             "segments": segments,
         })

@@ -31,6 +31,7 @@ class MediaInfo:
     fps: float                     # average frame rate of the video stream
     video_duration: float          # seconds from the first frame's timestamp to the stream's end
     audio_duration: float | None   # seconds of audio (header), None when there is no audio track
+    times: FrameTimes | None = None  # every frame's presentation time
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,21 @@ class FrameTimes:
 
     def seconds(self) -> np.ndarray:
         return np.asarray(self.ticks, dtype=np.float64) * float(self.time_base)
+
+    def to_json(self) -> dict:
+        """For the manifest: a constant-rate stream as its step, any other as every tick."""
+        tb = [self.time_base.numerator, self.time_base.denominator]
+        step = self.ticks[1] if len(self.ticks) > 1 else 0
+        if step > 0 and self.ticks == tuple(range(0, step * len(self.ticks), step)):
+            return {"time_base": tb, "frames": len(self.ticks), "step": step}
+        return {"time_base": tb, "ticks": list(self.ticks)}
+
+    @classmethod
+    def from_json(cls, value: dict) -> "FrameTimes":
+        time_base = Fraction(*value["time_base"])
+        if "step" in value:
+            return cls(tuple(range(0, value["step"] * value["frames"], value["step"])), time_base)
+        return cls(tuple(int(t) for t in value["ticks"]), time_base)
 
 
 def _decord():
@@ -260,7 +276,7 @@ def probe(path: str | Path, sample_rate: int, need_audio: bool) -> MediaInfo:
         raise VicokdError(f"{path}: no audio track (the teacher needs audio; set dataset.require_audio: false "
                           f"for a student-only run)")
     return MediaInfo(frames=len(times), fps=fps, video_duration=video_duration,
-                     audio_duration=audio_duration)
+                     audio_duration=audio_duration, times=times)
 
 
 def frame_count(duration: float, fps: float) -> int:
@@ -347,8 +363,9 @@ def decode_frames(path: str | Path, indices: np.ndarray, size: int, threads: int
 def check_decoder_times(path, vr, times: FrameTimes) -> None:
     """Raise unless decord sees the frames of `times`, in the same order at the same times."""
     if len(vr) != len(times):
-        raise VicokdError(f"{path}: the decoder sees {len(vr)} frames, the container {len(times)}; "
-                          f"frame times cannot be trusted (re-encode the file)")
+        raise VicokdError(f"{path}: the decoder sees {len(vr)} frames, the container lists "
+                          f"{len(times)}; frame times cannot be trusted (re-encode the file, or "
+                          f"rerun the manifest if the file changed)")
     try:
         with _native_stderr_to_nowhere():
             starts = np.asarray(vr.get_frame_timestamp(np.arange(len(vr))), dtype=np.float64)[:, 0]
