@@ -9,7 +9,7 @@ import copy
 import pytest
 import yaml
 
-from conftest import REPO, TINY_CONFIG, prepare_workdir, run_snakemake
+from conftest import REPO, prepare_workdir, run_snakemake
 from vicokd.config import check_config, default, fill, schema
 from vicokd.distill import StudentConfig
 from vicokd.errors import VicokdError
@@ -247,10 +247,11 @@ def test_a_bad_config_value_is_blamed_on_the_command_line():
 @pytest.mark.parametrize("case", ["duplicate", "command line"])
 def test_snakemake_stops_on_a_duplicated_key_or_a_bad_config_value_with_one_line(tmp_path, case):
     work = prepare_workdir(tmp_path)
+    tiny = (REPO / "tests" / "config" / "tiny.yaml").read_text()   # decode: {fps: 2.5, size: 64}
     mine = tmp_path / "mine.yaml"
-    mine.write_text(TINY_CONFIG.read_text())         # it sets decode: {fps: 2.5, size: 64}
+    mine.write_text(tiny)
     if case == "duplicate":
-        mine.write_text(TINY_CONFIG.read_text() + "\ndecode:\n  size: 32\n")
+        mine.write_text(tiny + "\ndecode:\n  size: 32\n")
         extra, expected = ("-n",), f"vicokd: error: {mine}: config key 'decode' is given twice"
     else:                                 # --config takes every word up to the next option
         extra = ("--config", "decode={fps: .inf}", "-n")
