@@ -106,7 +106,8 @@ def main(argv=()) -> None:
     from vicokd.data.dataset import DataFiles, split_datasets
     from vicokd.data.manifest import load_manifest
     from vicokd.models import build_model, model_config
-    from vicokd.distill import supervised_loss_fn
+    from vicokd.config import fill
+    from vicokd.distill import LossConfig, make_loss
     from vicokd.train import make_loader
 
     torch.set_num_threads(args.threads)
@@ -149,7 +150,7 @@ def main(argv=()) -> None:
     torch.manual_seed(0)
     model = build_model(mcfg).train()
     opt = torch.optim.Adam(model.parameters(), lr=float(tsec["lr"]))
-    loss_fn = supervised_loss_fn(float(tsec.get("lambda_seq", 1.0)))
+    loss_fn = make_loss("teacher", "frame", LossConfig.of_teacher(fill("teacher", tsec)))
     epoch_seconds(train_set)                # with cache on, the first epoch fills it
     load_t, step_t, steps = 0.0, 0.0, 0
     while steps < args.steps:

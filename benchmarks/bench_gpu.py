@@ -133,11 +133,12 @@ def measure_masks(cfg: dict, files, device: str, frames_n: int, imgsz: int, work
     import h5py
     import numpy as np
 
+    from vicokd.config import typed
     from vicokd.masks.masks import MasksConfig, PersonDetector
     from vicokd.masks.yolo import prepare_ultralytics
 
     prepare_ultralytics(work / ".ultralytics")
-    mcfg = MasksConfig.from_dict(cfg["masks"])
+    mcfg = typed(MasksConfig, cfg["masks"])
     weights = Path(mcfg.weights) if mcfg.weights else None
     if weights is not None and weights.is_file():
         source = str(weights)

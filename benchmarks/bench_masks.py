@@ -35,12 +35,13 @@ def main(argv=()) -> None:
 
     import numpy as np
     import yaml
+    from vicokd.config import typed
     from vicokd.masks.masks import MasksConfig, PersonDetector
     from vicokd.masks.yolo import prepare_ultralytics
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     size = int(config["decode"]["size"])
-    cfg = MasksConfig.from_dict(config["masks"])
+    cfg = typed(MasksConfig, config["masks"])
     cfg.device = "cpu"
     prepare_ultralytics(REPO / "results" / ".ultralytics" / "bench")
     import torch

@@ -25,7 +25,7 @@ from benchmarks import write_result  # noqa: E402
 def measure(student, teacher, loader, method, scfg, supervision: str, batches: int) -> dict:
     import torch
 
-    from vicokd.distill import batch_for_student, distillation_terms
+    from vicokd.distill import visible_batch, distillation_terms
     from vicokd.losses import supervised_loss
 
     first = next(p for p in student.parameters() if p.requires_grad)   # the encoder side
@@ -38,7 +38,7 @@ def measure(student, teacher, loader, method, scfg, supervision: str, batches: i
             break
         with torch.no_grad():
             t_out = teacher(batch["frames"], batch["fbank"])
-        seen = batch_for_student(batch, supervision)
+        seen = visible_batch(batch, supervision)
         out = student(seen["frames"])
         sup, _ = supervised_loss(out, seen, scfg.lambda_seq, supervision)
         terms = {"supervised": sup, **distillation_terms(method, out, t_out, seen["masks"],
@@ -68,7 +68,8 @@ def main(argv=()) -> None:
     import yaml
 
     from vicokd.data.dataset import DataFiles, SequenceDataset, model_input_sizes
-    from vicokd.distill import StudentConfig
+    from vicokd.config import fill
+    from vicokd.distill import LossConfig
     from vicokd.experiments import get_method
     from vicokd.models import build_model, load_model, model_config
     from vicokd.runs.student import load_teacher
@@ -96,7 +97,7 @@ def main(argv=()) -> None:
     sizes = model_input_sizes(ds, config["model"], audio=False)
     sizes.update(mel_bins=teacher.cfg.mel_bins, audio_length=teacher.cfg.audio_length)
     method = get_method("vicokd")
-    scfg = StudentConfig.from_section(config["student"])
+    scfg = LossConfig.of_student(fill("student", config["student"]))
     torch.manual_seed(0)
     fresh = build_model(model_config(config["model"], args.backbone, ds.num_classes, audio=False,
                                      **sizes)).eval()

@@ -44,7 +44,8 @@ def build(cfg: dict, backbone: str, role: str, device="cpu"):
     """(model to train, loss_fn, frozen teacher or None) of `role` ("teacher" or "student")."""
     import torch
 
-    from vicokd.distill import StudentConfig, make_student_loss, supervised_loss_fn
+    from vicokd.config import fill
+    from vicokd.distill import LossConfig, make_loss
     from vicokd.models import build_model, model_config
 
     sec, classes = cfg["model"], len(cfg["dataset"]["classes"])
@@ -53,10 +54,10 @@ def build(cfg: dict, backbone: str, role: str, device="cpu"):
     teacher = build_model(model_config(sec, backbone, classes, mel_bins=mel, audio_length=seg,
                                        audio=True)).to(device)
     if role == "teacher":
-        return teacher.train(), supervised_loss_fn(1.0, "frame"), None
+        return teacher.train(), make_loss("teacher", "frame", LossConfig(lambda_seq=1.0)), None
     student = build_model(model_config(sec, backbone, classes, mel_bins=mel, audio_length=seg,
                                        audio=False)).to(device).train()
-    loss_fn = make_student_loss(METHOD, "frame", StudentConfig.from_section(cfg["student"]), teacher)
+    loss_fn = make_loss(METHOD, "frame", LossConfig.of_student(fill("student", cfg["student"])), teacher)
     return student, loss_fn, teacher
 
 

@@ -1,6 +1,6 @@
-"""Entry of the `table3` rule: the work is in vicokd.report.tables.main (the rule name picks the table)."""
+"""Entry of the `table3` rule: the work is in vicokd.report.table3.main."""
 import _bootstrap  # noqa: F401  (puts this checkout's src/ first on sys.path)
-from vicokd.report.tables import main
+from vicokd.report.table3 import main
 from vicokd.runner import run_script
 
 run_script(snakemake, main)  # noqa: F821 (snakemake is injected by the script directive)

@@ -9,13 +9,18 @@ from pathlib import Path
 
 import numpy as np
 
+from vicokd.config import fill
+
 from vicokd.data.dataset import DataFiles
 from vicokd.storage import atomic_h5, write_dataset, write_json
 
 
 def make_home(root: Path, n_seq: int = 8, views: int = 3, lengths=(5, 12), classes: int = 4,
               size: int = 16, seg: int = 8, mel: int = 16, seed: int = 0,
-              test_size: float = 0.5) -> DataFiles:
+              test_size: float = 0.5, weak=()) -> DataFiles:
+    """`weak`: indices of the sequences written with sequence labels only (as the labels stage
+    writes a clip without times: frame_labels all 0, has_frame_labels False); their pictures
+    and sound still show their classes where the hidden frame labels say."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     ids = [f"seq{i:03d}" for i in range(n_seq)]
@@ -46,8 +51,11 @@ def make_home(root: Path, n_seq: int = 8, views: int = 3, lengths=(5, 12), class
             write_dataset(fa.create_group(sid), "fbank", fbank.astype(np.float16),
                           ("V", "T", "L", "mel"))
             gl = fl.create_group(sid)
-            write_dataset(gl, "frame_labels", frame_labels, ("T", "C"))
+            known = i not in weak
+            write_dataset(gl, "frame_labels", frame_labels if known else np.zeros_like(frame_labels),
+                          ("T", "C"))
             write_dataset(gl, "sequence_labels", frame_labels.max(0).astype(np.uint8), ("C",))
+            gl.attrs["has_frame_labels"] = known
             gm = fm.create_group(sid)
             write_dataset(gm, "mask", mask, ("V", "T"))
             write_dataset(gm, "boxes", np.full((views, length, 1, 4), np.nan, np.float32),
@@ -68,4 +76,4 @@ def tiny_model_section(**over) -> dict:
                "temporal": {"layers": 1, "heads": 2}, "fusion": {"layers": 1, "heads": 2},
                "dropout": 0.1, "device": "cpu", "bf16": False, "gradient_checkpointing": False}
     section.update(over)
-    return section
+    return fill("model", section)           # complete, as the workflow's config check makes it

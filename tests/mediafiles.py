@@ -102,3 +102,18 @@ def _write_tone(container, stream, seconds: float, sample_rate: int, tone_hz: fl
             container.mux(p)
     for p in stream.encode():
         container.mux(p)
+
+
+def write_wav(path: Path, seconds: float, sample_rate: int = 16000, tone_hz: float = 440.0) -> Path:
+    """A mono 16-bit PCM wav of a tone (a separate microphone file, as MM-Office records them)."""
+    import wave
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    pcm = (0.3 * np.sin(2 * np.pi * tone_hz * t) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(pcm.tobytes())
+    return path

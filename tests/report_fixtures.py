@@ -12,7 +12,8 @@ import numpy as np
 HOMES = ["home1", "home2"]
 BACKBONES = ["multitrans", "multiasl", "multitsf"]
 METHODS = ["student", "logitkd", "modalkd", "dualkd", "cokd", "vicokd"]
-ABLATIONS = ["vicokd-noconfw", "vicokd-nomask", "vicokd-kl", "vicokd-nofd", "vicokd-nold"]
+ABLATIONS = ["vicokd-noconfw", "vicokd-nomask", "vicokd-kl", "vicokd-nofd", "vicokd-nold",
+             "vicokd-learnedvis"]
 SUPERVISIONS = ["frame", "sequence"]
 SEEDS = [0, 1, 2]
 EXPERIMENTS = dict(homes=HOMES, backbones=BACKBONES, methods=METHODS, ablations=ABLATIONS,

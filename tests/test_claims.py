@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from report_fixtures import ABLATIONS, BACKBONES, HOMES, METHODS, SEEDS, SUPERVISIONS
@@ -58,7 +59,19 @@ def test_claims_on_the_paper_and_on_missing_data():
     assert got["VC improves the teacher"] == (6, 6)
     assert got["ViCoKD's std over the seeds is at most 0.85 mAP"] == (12, 12)
     assert got["Every ablation lowers mAP below ViCoKD"] == (19, 20)   # w/o LD, Home-2 frame: +0.22
+    assert got["ViCoKD beats CoKD beyond the spread over seeds"] == (0, 0)   # no CoKD spread
     empty = cl.claims(tb.table1_long({}, *T1, seed=0), tb.table2_long({}, HOMES, BACKBONES, SUPERVISIONS, SEEDS),
                       tb.table3_long({}, HOMES, BACKBONES), tb.table4_long({}, HOMES, ABLATIONS, SUPERVISIONS))
     assert (empty["tested"] == 0).all()
+    # ViCoKD over CoKD beyond their seed spread, from Table 2's means and standard deviations
+    t2 = pd.DataFrame([dict(home="home1", backbone="multiasl", supervision=s, method=m, n=3,
+                            mean=mean, std=1.0)
+                       for s, means in (("frame", (60.0, 63.0)), ("sequence", (60.0, 61.0)))
+                       for m, mean in zip(("cokd", "vicokd"), means)])
+    spread = cl.claims(empty_t1 := tb.table1_long({}, *T1, seed=0), t2,
+                       tb.table3_long({}, HOMES, BACKBONES),
+                       tb.table4_long({}, HOMES, ABLATIONS, SUPERVISIONS)).set_index("claim")
+    assert empty_t1["value"].isna().all()
+    row = spread.loc["ViCoKD beats CoKD beyond the spread over seeds (Table 2)"]
+    assert (row["holds"], row["tested"]) == (1, 2)                   # +3 > 2, +1 < 2
     assert cl.fmt_claim(0, 0) == "no data" and not math.isnan(empty["holds"].sum())

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from conftest import REPO, prepare_workdir, run_snakemake
-from vicokd.config import check_config, default, fill, schema
-from vicokd.distill import StudentConfig
+from vicokd.config import check_config, default, fill, schema, typed
+from vicokd.distill import LossConfig
 from vicokd.errors import VicokdError
 from vicokd.masks.detector import DetectorConfig
 from vicokd.masks.masks import MasksConfig
@@ -73,11 +73,12 @@ def test_check_fills_every_default_and_keeps_the_given_values():
     assert config["teacher"]["supervision"] == "frame" and config["teacher"]["cache"] is True
     assert config["model"]["vit"]["layers"] == default("model.vit.layers")
     assert config["student"]["weights"] == {"fd": 1.0, "ld": 1.0, "vc": 1.0, "modal": 1.0,
-                                            "dual": 1.0}
+                                            "dual": 1.0, "vis": 1.0}
     assert set(config) == set(schema()["properties"])
 
 
 @pytest.mark.parametrize("path", [CONFIG, REPO / "config" / "paper.yaml",
+                                  REPO / "config" / "mm-office.yaml",
                                   REPO / "tests" / "config" / "tiny.yaml"],
                          ids=lambda p: p.name)
 def test_every_shipped_config_passes(path):
@@ -123,14 +124,14 @@ def test_every_optional_key_has_a_default():
 
 
 def test_the_dataclass_configs_take_the_schema_defaults():
-    assert StudentConfig() == StudentConfig.from_section({})
-    assert StudentConfig().epochs == default("student.epochs")
-    assert MasksConfig() == MasksConfig.from_dict({}) and MasksConfig().conf == default("masks.conf")
-    assert DetectorConfig() == DetectorConfig.from_dict({})
+    assert LossConfig() == LossConfig.of_student(fill("student", {}))
+    assert LossConfig().tau == default("student.tau")
+    assert MasksConfig() == typed(MasksConfig, {}) and MasksConfig().conf == default("masks.conf")
+    assert DetectorConfig() == typed(DetectorConfig, {})
     assert SyntheticConfig() == SyntheticConfig.from_section({})
     assert TrainConfig(epochs=1, lr=1.0).workers == default("teacher.workers")
     for backbone, cls in CONFIG_CLASSES.items():
-        from_schema = model_config({}, backbone, 3, mel_bins=default("audio.mel_bins"),
+        from_schema = model_config(fill("model", {}), backbone, 3, mel_bins=default("audio.mel_bins"),
                                    audio_length=38)
         assert from_schema == cls(num_classes=3), backbone
         assert from_schema.frames == default("model.frames")

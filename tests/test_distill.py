@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from vicokd.distill import (StudentConfig, batch_for_student, distillation_terms, make_student_loss,
-                            make_teacher_vc_loss, supervised_loss_fn)
+from vicokd.config import fill
+from vicokd.distill import LossConfig, distillation_terms, make_loss, visible_batch
 from test_experiments import EXPECTED_TERMS
 from vicokd.errors import VicokdError
 from vicokd.experiments import METHODS
@@ -15,18 +15,20 @@ from vicokd.losses import (feature_distillation, logit_distillation, two_way_los
 from vicokd.models import build_model, model_config
 
 B, N, T, C, S, L, M = 2, 3, 8, 5, 16, 8, 16
-SECTION = {"encoders": "finetune", "frames": T, "image_size": S, "patch_size": 8, "hidden_size": 16,
+SECTION = fill("model", {"encoders": "finetune", "frames": T, "image_size": S, "patch_size": 8, "hidden_size": 16,
            "vit": {"layers": 1, "heads": 2, "intermediate_size": 32},
            "ast": {"layers": 1, "heads": 2, "intermediate_size": 32, "patch_size": 8},
            "temporal": {"layers": 1, "heads": 2}, "fusion": {"layers": 1, "heads": 2},
-           "dropout": 0.0}
+           "dropout": 0.0})
 
 
 def make_models(backbone="multiasl", seed=0):
     torch.manual_seed(seed)
     teacher = build_model(model_config(SECTION, backbone, C, M, L, audio=True))
     torch.manual_seed(seed + 1)
-    student = build_model(model_config(SECTION, backbone, C, M, L, audio=False))
+    # with the learned visibility's head, which only vicokd-learnedvis reads
+    student = build_model(model_config(SECTION, backbone, C, M, L, audio=False,
+                                       visibility_head=True))
     return teacher, student
 
 
@@ -44,13 +46,13 @@ def make_batch(seed=0):
 
 
 def test_student_config_defaults_and_checks():
-    cfg = StudentConfig.from_section({"tau": 3.0, "weights": {"vc": 0.5}})
+    cfg = LossConfig.of_student(fill("student", {"tau": 3.0, "weights": {"vc": 0.5}}))
     assert cfg.tau == 3.0 and cfg.weights == {"fd": 1.0, "ld": 1.0, "vc": 0.5, "modal": 1.0,
-                                              "dual": 1.0}
+                                              "dual": 1.0, "vis": 1.0}
     with pytest.raises(VicokdError):
-        StudentConfig.from_section({"weights": {"xyz": 1.0}})
+        LossConfig.of_student(fill("student", {"weights": {"xyz": 1.0}}))
     with pytest.raises(VicokdError):
-        StudentConfig.from_section({"tau": 0})
+        LossConfig.of_student(fill("student", {"tau": 0}))
 
 
 @pytest.mark.parametrize("method", list(METHODS))
@@ -59,10 +61,10 @@ def test_loss_composition(method):
     teacher, student = make_models("multitsf")
     student.eval()      # no dropout: the reference below sees the same outputs
     batch = make_batch()
-    weights = {"fd": 0.3, "ld": 0.7, "vc": 1.9, "modal": 0.11, "dual": 2.3}
-    cfg = StudentConfig(tau=1.7, lambda_seq=0.4, weights=weights)
+    weights = {"fd": 0.3, "ld": 0.7, "vc": 1.9, "modal": 0.11, "dual": 2.3, "vis": 0.6}
+    cfg = LossConfig(tau=1.7, lambda_seq=0.4, weights=weights)
     m = METHODS[method]
-    loss, parts = make_student_loss(m, "frame", cfg, teacher if m.needs_teacher else None)(
+    loss, parts = make_loss(m, "frame", cfg, teacher if m.needs_teacher else None)(
         student, batch)
     assert set(parts) - {"frame", "seq", "presence"} == EXPECTED_TERMS[method]
 
@@ -72,17 +74,24 @@ def test_loss_composition(method):
         ref = two_way_loss(s["frame_logits"].reshape(-1, C), batch["frame_labels"].reshape(-1, C))
         ref = ref + 0.4 * two_way_loss(s["sequence_logits"], batch["sequence_labels"])
         ref = ref + student.auxiliary_loss(s, batch)[0]
-        if m.fd:
+        if "fd" in m.terms:
             ref = ref + 0.3 * feature_distillation([s["F_attn"], s["F_av"]], [t["F_attn"], t["F_av"]])
-        if m.ld:
+        if "ld" in m.terms:
             ref = ref + 0.7 * logit_distillation(s["frame_logits"], t["frame_logits"], 1.7)
-        if m.modal:
+        if "modal" in m.terms:
             ref = ref + 0.11 * feature_distillation([s["F_v"], s["F_a"]], [t["F_v"], t["F_a"]])
-        if m.dual:
+        if "dual" in m.terms:
             ref = ref + 2.3 * feature_distillation([s["F_fusion"]], [t["F_fusion"]])
-        if m.vc:
+        visibility = batch["masks"]
+        if "vis" in m.terms:
+            target = (torch.sigmoid(t["view_frame_logits"])
+                      * batch["sequence_labels"][:, None, None, :]).amax(-1)
+            ref = ref + 0.6 * torch.nn.functional.binary_cross_entropy_with_logits(
+                s["visibility_logits"], target)
+            visibility = torch.sigmoid(s["visibility_logits"])
+        if "vc" in m.terms:
             probs = torch.softmax(s["view_frame_logits"], -1)
-            ref = ref + 1.9 * view_consistency(probs, batch["masks"], m.vc_confidence_weighting,
+            ref = ref + 1.9 * view_consistency(probs, visibility, m.vc_confidence_weighting,
                                                m.vc_use_mask, m.vc_divergence)
     assert loss.item() == pytest.approx(ref.item(), rel=1e-5)
 
@@ -103,7 +112,7 @@ def test_vc_variants_differ():
 @pytest.mark.parametrize("backbone", ["multitrans", "multiasl", "multitsf"])
 def test_gradients_reach_student_never_teacher(backbone):
     teacher, student = make_models(backbone)
-    loss_fn = make_student_loss("vicokd", "frame", StudentConfig(), teacher)
+    loss_fn = make_loss("vicokd", "frame", LossConfig(), teacher)
     assert not teacher.training
     assert not any(p.requires_grad for p in teacher.parameters())
     loss, _ = loss_fn(student, make_batch())
@@ -119,7 +128,7 @@ def test_gradients_reach_student_never_teacher(backbone):
 def test_distillation_pulls_student_towards_teacher():
     """A few steps on the FD + LD terms alone shrink them (the terms train the student)."""
     teacher, student = make_models()
-    cfg = StudentConfig(lambda_seq=0.0, weights={"fd": 1.0, "ld": 1.0, "vc": 0.0})
+    cfg = LossConfig(lambda_seq=0.0, weights={"fd": 1.0, "ld": 1.0, "vc": 0.0})
     batch = make_batch()
     method = METHODS["cokd"]
     student.eval()
@@ -143,16 +152,16 @@ def test_student_needs_no_audio():
     _, student = make_models()
     batch = make_batch()
     del batch["fbank"]
-    loss, parts = make_student_loss("student", "frame", StudentConfig())(student, batch)
+    loss, parts = make_loss("student", "frame", LossConfig())(student, batch)
     assert torch.isfinite(loss)
     # with audio in the batch, the student's outputs do not depend on it
     student.eval()
     b1, b2 = make_batch(), make_batch()
     b2["fbank"] = torch.randn_like(b2["fbank"]) * 100
-    out1 = student(batch_for_student(b1, "frame")["frames"])
-    out2 = student(batch_for_student(b2, "frame")["frames"])
+    out1 = student(visible_batch(b1, "frame")["frames"])
+    out2 = student(visible_batch(b2, "frame")["frames"])
     assert torch.equal(out1["frame_logits"], out2["frame_logits"])
-    assert "fbank" not in batch_for_student(b1, "frame")
+    assert "fbank" not in visible_batch(b1, "frame")
 
 
 def test_teacher_needs_audio_for_kd():
@@ -160,9 +169,9 @@ def test_teacher_needs_audio_for_kd():
     batch = make_batch()
     del batch["fbank"]
     with pytest.raises(VicokdError, match="audio"):
-        make_student_loss("logitkd", "frame", StudentConfig(), teacher)(student, batch)
+        make_loss("logitkd", "frame", LossConfig(), teacher)(student, batch)
     with pytest.raises(VicokdError, match="teacher"):
-        make_student_loss("logitkd", "frame", StudentConfig(), None)
+        make_loss("logitkd", "frame", LossConfig(), None)
 
 
 def test_sequence_supervision_never_sees_frame_labels():
@@ -170,15 +179,15 @@ def test_sequence_supervision_never_sees_frame_labels():
     student.eval()
     b1, b2 = make_batch(), make_batch()
     b2["frame_labels"] = torch.full_like(b2["frame_labels"], float("nan"))
-    seen = batch_for_student(b1, "sequence")
+    seen = visible_batch(b1, "sequence")
     assert "frame_labels" not in seen and "fbank" not in seen
-    fn = make_student_loss("student", "sequence", StudentConfig())
+    fn = make_loss("student", "sequence", LossConfig())
     l1, p1 = fn(student, b1)
     l2, p2 = fn(student, b2)
     assert "frame" not in p1 and "seq" in p1
     assert l1.item() == l2.item() and math.isfinite(l1.item())
     # frame supervision does read them
-    lf, pf = make_student_loss("student", "frame", StudentConfig())(student, b1)
+    lf, pf = make_loss("student", "frame", LossConfig())(student, b1)
     assert "frame" in pf and lf.item() != pytest.approx(l1.item())
 
 
@@ -187,7 +196,7 @@ def test_frame_supervision_without_frame_labels_is_an_error():
     batch = make_batch()
     del batch["frame_labels"]
     with pytest.raises(VicokdError, match="frame labels"):
-        make_student_loss("student", "frame", StudentConfig())(student, batch)
+        make_loss("student", "frame", LossConfig())(student, batch)
 
 
 def test_vc_needs_masks_unless_nomask():
@@ -195,8 +204,8 @@ def test_vc_needs_masks_unless_nomask():
     batch = make_batch()
     del batch["masks"]
     with pytest.raises(VicokdError, match="masks"):
-        make_student_loss("vicokd", "frame", StudentConfig(), teacher)(student, batch)
-    loss, _ = make_student_loss("vicokd-nomask", "frame", StudentConfig(), teacher)(student, batch)
+        make_loss("vicokd", "frame", LossConfig(), teacher)(student, batch)
+    loss, _ = make_loss("vicokd-nomask", "frame", LossConfig(), teacher)(student, batch)
     assert torch.isfinite(loss)
 
 
@@ -206,7 +215,7 @@ def test_needs_masks_says_which_methods_fail_without_them(name):
     teacher, student = make_models()
     batch = make_batch()
     del batch["masks"]
-    loss_fn = make_student_loss(name, "frame", StudentConfig(), teacher)
+    loss_fn = make_loss(name, "frame", LossConfig(), teacher)
     if METHODS[name].needs_masks:
         with pytest.raises(VicokdError, match="masks"):
             loss_fn(student, batch)
@@ -219,8 +228,8 @@ def test_teacher_vc_loss_adds_vc():
     teacher, _ = make_models()
     teacher.eval()
     batch = make_batch()
-    base, parts = make_teacher_vc_loss(1.0, 0.0)(teacher, batch)
-    with_vc, parts_vc = make_teacher_vc_loss(1.0, 2.0)(teacher, batch)
+    base, parts = make_loss("teacher-vc", "frame", LossConfig(lambda_seq=1.0, weights={"vc": 0.0}))(teacher, batch)
+    with_vc, parts_vc = make_loss("teacher-vc", "frame", LossConfig(lambda_seq=1.0, weights={"vc": 2.0}))(teacher, batch)
     assert parts_vc["vc"] > 0
     assert with_vc.item() == pytest.approx(base.item() + 2.0 * parts_vc["vc"], rel=1e-5)
 
@@ -245,9 +254,63 @@ def test_nan_inputs_give_a_nan_loss_never_an_exception(models_of, backbone, run)
     batch = make_batch()
     batch["frames"] = torch.full_like(batch["frames"], float("nan"))
     if run == "teacher":
-        loss, _ = supervised_loss_fn()(teacher, batch)
+        loss, _ = make_loss("teacher", "frame", LossConfig())(teacher, batch)
     elif run == "teacher-vc":
-        loss, _ = make_teacher_vc_loss(1.0, 1.0)(teacher, batch)
+        loss, _ = make_loss("teacher-vc", "frame", LossConfig(lambda_seq=1.0, weights={"vc": 1.0}))(teacher, batch)
     else:
-        loss, _ = make_student_loss(run, "frame", StudentConfig(), teacher)(student, batch)
+        loss, _ = make_loss(run, "frame", LossConfig(), teacher)(student, batch)
     assert not torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("backbone", ["multitrans", "multiasl", "multitsf"])
+def test_each_terms_pull_is_measured_without_changing_the_loss(backbone):
+    """make_loss hands the loop its weighted terms; term_gradient_norms measures each one's
+    gradient on the per-view logits and on the first layer, and the step's loss is unchanged."""
+    from vicokd.train import term_gradient_norms
+    teacher, student = make_models(backbone)
+    batch = make_batch()
+    batch["masks"] = torch.ones(B, N, T)
+    loss_fn = make_loss("vicokd", "frame", LossConfig(weights={"fd": 1.0, "ld": 1.0, "vc": 2.0}),
+                        teacher)
+    torch.manual_seed(3)
+    plain, _ = loss_fn(student, batch)
+    keep = {}
+    torch.manual_seed(3)
+    loss, parts = loss_fn(student, batch, keep=keep)
+    assert float(loss) == float(plain)
+    assert list(keep["terms"]) == ["supervision", "auxiliary", "fd", "ld", "vc"]
+    assert float(keep["terms"]["vc"]) == pytest.approx(2.0 * parts["vc"])      # weighted
+    norms = term_gradient_norms(student, keep)
+    assert norms["grad_logits_vc"] > 0                 # VC acts on the per-view logits ...
+    assert norms["grad_logits_fd"] == 0.0              # ... FD on the features before them
+    assert all(norms[f"grad_first_{t}"] > 0 for t in ("supervision", "fd", "ld", "vc"))
+    loss.backward()                                    # the graph is still there for the step
+    assert student.first_layer().grad is not None
+
+
+def test_learned_visibility_trains_from_the_teacher_and_needs_no_masks():
+    """vicokd-learnedvis: VC weighs view pairs by the student's own visibility (no masks.h5);
+    only the `vis` term trains that head, towards the teacher's per-view evidence."""
+    from vicokd.distill import visibility_targets
+    torch.manual_seed(0)
+    teacher = build_model(model_config(SECTION, "multiasl", C, M, L, audio=True))
+    torch.manual_seed(1)
+    student = build_model(model_config(SECTION, "multiasl", C, M, L, audio=False,
+                                       visibility_head=True))
+    batch = {k: v for k, v in make_batch().items() if k != "masks"}       # no detector
+    loss, parts = make_loss("vicokd-learnedvis", "frame", LossConfig(), teacher)(student, batch)
+    assert math.isfinite(float(loss)) and parts["vis"] > 0 and "vc" in parts
+    # VC alone leaves the head alone (the visibility enters it without gradient) ...
+    only_vc = LossConfig(lambda_seq=0.0, weights={"fd": 0.0, "ld": 0.0, "vc": 1.0, "vis": 0.0})
+    student.zero_grad()
+    keep = {}
+    make_loss("vicokd-learnedvis", "sequence", only_vc, teacher)(student, batch, keep=keep)
+    keep["terms"]["vc"].backward()
+    assert student.visibility.weight.grad is None
+    # ... and the targets are the teacher's best score among the labelled classes, per view
+    with torch.no_grad():
+        out = teacher(batch["frames"], batch["fbank"])
+    t = visibility_targets(out, batch["sequence_labels"])
+    assert t.shape == (B, N, T) and float(t.min()) >= 0 and float(t.max()) <= 1
+    none = visibility_targets(out, torch.zeros_like(batch["sequence_labels"]))
+    assert float(none.abs().max()) == 0.0

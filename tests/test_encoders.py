@@ -13,9 +13,9 @@ import torch
 from fake_artifacts import make_home, tiny_model_section
 from vicokd.data.dataset import (DataFiles, EvaluationPasses, SequenceDataset,
                                  evaluation_passes, model_input_sizes)
-from vicokd.distill import supervised_loss_fn
-from vicokd.encoders import (AudioMLP, EncoderConfig, FrozenEncoders, ViTEncoder, Whitening,
-                             audio_moments, frozen_config_from_section)
+from vicokd.distill import LossConfig, make_loss
+from vicokd.encoders import AudioMLP, EncoderConfig, ViTEncoder
+from vicokd.frozen import FrozenEncoders, Whitening, audio_moments, frozen_config_from_section
 from vicokd.errors import VicokdError
 from vicokd.models import build_model, load_model, model_config, save_model
 from vicokd.runs.features import write_features
@@ -113,7 +113,7 @@ def test_finetune_switches_train_end_to_end_and_reload(tmp_path, audio_encoder, 
              "fbank": torch.randn(2, 2, 6, 8, 16, generator=g),
              "frame_labels": (torch.rand(2, 6, 5, generator=g) < 0.4).float(),
              "sequence_labels": torch.tensor([[1, 0, 1, 0, 0], [0, 1, 0, 0, 1]]).float()}
-    loss, _ = supervised_loss_fn()(model, batch)
+    loss, _ = make_loss("teacher", "frame", LossConfig())(model, batch)
     loss.backward()
     first_audio = next(model.audio_net.parameters())
     assert first_audio.grad is not None and first_audio.grad.abs().sum() > 0

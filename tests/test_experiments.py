@@ -19,6 +19,7 @@ EXPECTED_TERMS = {
     "cokd": {"fd", "ld"}, "vicokd": {"fd", "ld", "vc"}, "vicokd-noconfw": {"fd", "ld", "vc"},
     "vicokd-nomask": {"fd", "ld", "vc"}, "vicokd-kl": {"fd", "ld", "vc"},
     "vicokd-nofd": {"ld", "vc"}, "vicokd-nold": {"fd", "vc"},
+    "vicokd-learnedvis": {"fd", "ld", "vc", "vis"},
 }
 
 
@@ -26,6 +27,8 @@ def test_method_table_is_the_papers():
     assert {name: set(m.terms) for name, m in METHODS.items()} == EXPECTED_TERMS
     assert not METHODS["vicokd-noconfw"].vc_confidence_weighting
     assert not METHODS["vicokd-nomask"].vc_use_mask
+    learned = METHODS["vicokd-learnedvis"]
+    assert learned.vc_use_mask and not learned.needs_masks and learned.needs_teacher
     assert METHODS["vicokd-kl"].vc_divergence == "kl"
     assert METHODS["vicokd"].vc_divergence == "js"
     assert not METHODS["student"].needs_teacher
@@ -35,9 +38,9 @@ def test_method_table_is_the_papers():
 
 def test_run_lists_match_the_paper_job_counts():
     assert len(table1_runs(*T1, 0)) == 78          # 6 teachers + 72 students
-    assert len(table2_runs(HOMES, BACKBONES, SUPERVISIONS, SEEDS)) == 72
+    assert len(table2_runs(HOMES, BACKBONES, SUPERVISIONS, SEEDS)) == 108   # with CoKD
     assert len(table3_runs(HOMES, BACKBONES)) == 12
-    assert len(table4_runs(HOMES, ABLATIONS, SUPERVISIONS, 0)) == 24
+    assert len(table4_runs(HOMES, ABLATIONS, SUPERVISIONS, 0)) == 28          # with ours
     assert all("/multiasl/" in r for r in table4_runs(HOMES, ABLATIONS, SUPERVISIONS, 0))
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from fake_artifacts import tiny_model_section
-from vicokd.distill import supervised_loss_fn
+from vicokd.distill import LossConfig, make_loss
 from vicokd.errors import VicokdError
 from vicokd.models import (OUTPUT_KEYS, build_model, load_model, model_config, resolve_device,
                            save_model)
@@ -44,7 +44,7 @@ def test_shapes_and_gradients_reach_the_encoders(backbone, audio):
         assert out[key].shape == (B, N, T, 16), key
     assert set(OUTPUT_KEYS) <= set(out)
     torch.testing.assert_close(out["F_av"], out["F_v"] + out["F_attn"])
-    loss, parts = supervised_loss_fn()(model, b)
+    loss, parts = make_loss("teacher", "frame", LossConfig())(model, b)
     assert torch.isfinite(loss) and "frame" in parts and "seq" in parts
     loss.backward()
     grads = [model.vit.net.embeddings.patch_embeddings.projection.weight.grad]
@@ -165,7 +165,7 @@ def test_bf16_and_gradient_checkpointing_run_on_cpu():
     model = make("multitrans", gradient_checkpointing=True).train()
     b = batch()
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        loss, _ = supervised_loss_fn()(model, b)
+        loss, _ = make_loss("teacher", "frame", LossConfig())(model, b)
     loss.backward()
     assert model.vit.net.embeddings.patch_embeddings.projection.weight.grad is not None
 

@@ -16,12 +16,13 @@ import pytest
 
 import browser
 from conftest import prepare_workdir, require, run_snakemake
-from report_fixtures import (EXPERIMENTS, HOMES, SUPERVISIONS, all_runs, fabricate,
+from report_fixtures import (BACKBONES, EXPERIMENTS, HOMES, SUPERVISIONS, all_runs, fabricate,
                              fabricate_benchmarks, fake_map, write_run)
 from vicokd.experiments import figure3_runs
 from vicokd.report import claims as cl
 from vicokd.report import figures as fg
 from vicokd.report import page as pg
+from vicokd.report import runtimes as rt
 from vicokd.report import tables as tb
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,9 +93,25 @@ def build_from(root: Path, skip=()) -> str:
                         metrics, probes)
         figs[key] = (root / f"{key}.png").read_bytes()
     ref = cl.read_reference(REPO / "workflow" / "reference" / "paper_multisensor_home.csv")
-    return pg.build_report(metrics, figs, ref, EXPERIMENTS, "synthetic", 0,
-                           {"experiments": EXPERIMENTS, "student": {"tau": 2.0}},
-                           pg.collect_benchmarks(root / "benchmarks" / "results"), probes)
+    return pg.build_report(tables_from(metrics, probes, root), figs, ref, EXPERIMENTS, "synthetic",
+                           0, {"experiments": EXPERIMENTS, "student": {"tau": 2.0}},
+                           rt.collect_benchmarks(root / "benchmarks" / "results"))
+
+
+def tables_from(metrics, probes, root: Path) -> dict:
+    """The tables as the table rules write them (results/*.csv) and the report reads them."""
+    grid = (HOMES, BACKBONES, EXPERIMENTS["methods"], SUPERVISIONS)
+    longs = {f"table1{suffix}": tb.table1_tidy(tb.table1_long(metrics, *grid, 0, key, probes), key)
+             for suffix, key in (("", "map"), ("_frame", "frame_map"),
+                                 ("_best_epoch", "best_epoch_map"))}
+    longs["table2"] = tb.table2_long(metrics, HOMES, BACKBONES, SUPERVISIONS, EXPERIMENTS["seeds"])
+    longs["table3"] = tb.table3_long(metrics, HOMES, BACKBONES)
+    longs["table4"] = tb.table4_long(metrics, HOMES, EXPERIMENTS["ablations"], SUPERVISIONS)
+    tables = {}
+    for key, long in longs.items():
+        tb.write_table(long, root / f"{key}.csv")
+        tables[key] = tb.read_table(root / f"{key}.csv")
+    return tables
 
 
 def test_report_page_is_well_formed_and_complete(tmp_path):
@@ -128,7 +145,8 @@ def test_spread_verdicts_use_table2s_seeds(tmp_path):
     for k in range(3):
         vals[("home1", "multiasl", f"student-frame-seed{k}")] = 50.0 + k          # std 1
         vals[("home1", "multiasl", f"vicokd-frame-seed{k}")] = 60.0 + 2 * k       # std 2
-    vals[("home1", "multiasl", "cokd-frame-seed0")] = 52.5                        # +2.5 < 3
+    for k, v in enumerate((52.5, 54.5, 50.5)):                                    # std 2
+        vals[("home1", "multiasl", f"cokd-frame-seed{k}")] = v                    # +2.5 < 3
     vals[("home1", "multiasl", "logitkd-frame-seed0")] = 46.0                     # -4 > 3
     fabricate(tmp_path, vals)
     runs = [f"{e}/{b}/{r}" for e, b, r in all_runs()]
@@ -149,12 +167,12 @@ def test_spread_verdicts_use_table2s_seeds(tmp_path):
 def test_benchmarks_summary(tmp_path):
     fabricate_benchmarks(tmp_path)
     (tmp_path / "benchmarks" / "results" / "broken.tsv").write_text("no header here\n")
-    bench = pg.collect_benchmarks(tmp_path / "benchmarks" / "results")
+    bench = rt.collect_benchmarks(tmp_path / "benchmarks" / "results")
     assert len(bench) == 5                                      # the broken file is left out
-    summary = pg.benchmark_summary(bench).set_index("stage")
+    summary = rt.benchmark_summary(bench).set_index("stage")
     assert summary.loc["train teacher", "total [s]"] == "100.0"
     assert summary.loc["all stages (sum of job times)", "total [s]"] == "232.5"
-    assert pg.benchmark_summary(pg.collect_benchmarks(tmp_path / "nowhere")).empty
+    assert rt.benchmark_summary(rt.collect_benchmarks(tmp_path / "nowhere")).empty
 
 
 def check_rendered(seen: dict) -> None:

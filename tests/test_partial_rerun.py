@@ -86,3 +86,46 @@ def test_reordered_config_keys_rerun_nothing(tiny_run):
     finally:
         embedded.write_text(original)
     assert planned_rules(proc.stdout) == [], proc.stdout[-3000:]
+
+
+# Every option the schema marks as speed-only (x-speed), with a value other than tiny.yaml's:
+# none of them may rerun a job of the finished run.
+SPEED_CHANGES = {
+    "teacher": {"workers": 1, "threads": 2, "cache": False, "pin_memory": True,
+                "normalize_on_device": True},
+    "student": {"workers": 1, "threads": 2, "cache": False, "pin_memory": True,
+                "normalize_on_device": True},
+    "model": {"device": "cpu", "gradient_checkpointing": True, "features": {"components": 32,
+                                                                             "batch_size": 7}},
+    "masks": {"batch_size": 3, "device": "cpu"},
+    "detector": {"device": "cpu"},
+    "synthetic": {"workers": 1},
+}
+
+
+def test_the_schemas_speed_options_are_the_ones_changed_here():
+    from vicokd.config import speed_keys
+    for section in ("teacher", "student", "masks", "detector", "synthetic"):
+        assert set(speed_keys(section)) == set(SPEED_CHANGES[section]), section
+    assert speed_keys("model") == {"device": True, "gradient_checkpointing": True,
+                                   "features": {"batch_size": True}}
+
+
+@pytest.mark.parametrize("section", sorted(SPEED_CHANGES))
+def test_speed_options_rerun_nothing(tiny_run, section):
+    """Threads, loader workers, caches, pinned memory, device placement: rule params never hold
+    them (workflow/rules/common.smk params_of), so after changing them the dry run is empty."""
+    changed = merged_config(tiny_run, f"speed_{section}.yaml", **{section: SPEED_CHANGES[section]})
+    proc = run_snakemake(tiny_run, "all", config=changed, extra_args=["-n"])
+    assert planned_rules(proc.stdout) == [], proc.stdout[-3000:]
+
+
+def test_a_terms_weight_reruns_only_the_methods_with_that_term(tiny_run):
+    """A student's params hold the weights of its method's terms only (student_params)."""
+    changed = merged_config(tiny_run, "changed_vc.yaml", student={"weights": {"vc": 0.5}})
+    proc = run_snakemake(tiny_run, "all", config=changed, extra_args=["-n"])
+    students = re.findall(r"results/\w+/\w+/([\w-]+)-(?:frame|sequence)-seed\d+/model\.pt",
+                          proc.stdout)
+    assert students, proc.stdout[-3000:]
+    assert {m for m in students} <= {m for m, spec in METHODS.items() if "vc" in spec.terms}
+    assert "teacher" not in planned_rules(proc.stdout)

@@ -42,7 +42,13 @@ def test_outputs_and_repeatability(home, tmp_path):
     assert a["map"] == b["map"] and a["frame_map"] == b["frame_map"]
     o = outputs(tmp_path / "a")
     rows = list(csv.DictReader(open(o.curve)))
-    assert list(rows[0]) == ["epoch", "train_loss", "test_map", "test_frame_map", "lr", "seconds"]
+    assert list(rows[0])[:6] == ["epoch", "train_loss", "test_map", "test_frame_map", "lr",
+                                 "seconds"]
+    # then, sorted: the authors'-protocol figure, each loss part's mean and each term's pull
+    assert list(rows[0])[6:] == sorted(list(rows[0])[6:])
+    assert {"authors_map", "part_seq", "part_frame", "grad_first_supervision",
+            "grad_logits_supervision", "grad_first_auxiliary"} <= set(rows[0])
+    assert float(rows[0]["grad_first_supervision"]) > 0
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
     assert float(rows[0]["lr"]) == pytest.approx(3e-3) and float(rows[2]["lr"]) < 3e-3  # cosine
     m = json.load(open(o.metrics))
@@ -179,8 +185,24 @@ def test_best_epoch_takes_the_first_of_equal_epochs():
              {"epoch": 2, "test_map": 55.0, "test_frame_map": 10.0},
              {"epoch": 3, "test_map": 55.0, "test_frame_map": 12.0},
              {"epoch": 4, "test_map": float("nan"), "test_frame_map": 1.0}]
-    assert best_epoch(curve) == {"best_epoch_map": 55.0, "best_epoch_frame_map": 10.0, "best_epoch": 2}
+    assert best_epoch(curve) == {"best_epoch_map": 55.0, "best_epoch_frame_map": 10.0,
+                                 "best_epoch": 2, "best_epoch_scoring": "sigmoid"}
     assert best_epoch([])["best_epoch"] is None
+
+
+def test_best_epoch_is_chosen_and_reported_as_the_authors_score_the_backbone():
+    """Their MultiTSF scores softmax over classes: its figure, and the epoch it picks, may
+    differ from our sigmoid-scored test_map, which stays what `map` reports."""
+    from vicokd.runs.outputs import best_epoch
+    curve = [{"epoch": 1, "test_map": 60.0, "authors_map": 50.0, "test_frame_map": 9.0},
+             {"epoch": 2, "test_map": 55.0, "authors_map": 58.0, "test_frame_map": None}]
+    assert best_epoch(curve, "multitsf") == {"best_epoch_map": 58.0, "best_epoch_frame_map": None,
+                                             "best_epoch": 2, "best_epoch_scoring": "softmax"}
+    assert best_epoch(curve, "multiasl")["best_epoch_scoring"] == "sigmoid"
+    # a curve from before the authors' score was kept: selection by test_map, sigmoid
+    old = [{k: v for k, v in r.items() if k != "authors_map"} for r in curve]
+    assert best_epoch(old, "multitsf")["best_epoch"] == 1
+    assert best_epoch(old, "multitsf")["best_epoch_scoring"] == "sigmoid"
 
 
 def test_normalising_on_the_device_trains_the_same_model(home, tmp_path):

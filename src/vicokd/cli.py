@@ -75,7 +75,7 @@ def predict(model_path: str | Path, videos: list[str | Path], fps: float | None 
     idx = sample_indices(frames.shape[1], t, train=False)
     mean, std = float(norm["image_mean"]), float(norm["image_std"])
     if model.cfg.encoders == "frozen":
-        from .encoders import FrozenEncoders
+        from .frozen import FrozenEncoders
 
         folder = Path(encoders) if encoders else Path(model_path).resolve().parents[2] / "encoders"
         frozen = FrozenEncoders.load(folder)

@@ -16,6 +16,12 @@ reads it for everyone:
 - `load_config_file(path)`: one config file, refusing duplicated keys.
 - `default("model.frames")`: one key's default, for the dataclass configs' field defaults, so
   that a dataclass, the schema and config.yaml cannot disagree.
+- `typed(Dataclass, section)`: a dataclass config from a section, its fields' defaults (the
+  schema's) for the keys not given: below the entry points the library takes typed configs.
+- `speed_keys(section)` / `without_speed_keys(section, values)`: the keys the schema marks
+  `x-speed: true` (threads, loader workers, caches, pinned memory, device placement): options
+  that change how fast a job runs, never its numbers, so they are neither rule params (a change
+  reruns nothing) nor part of a checkpoint's fingerprint.
 
 Plain Python and PyYAML only: the Snakefile imports it at every parse.
 """
@@ -23,6 +29,7 @@ Plain Python and PyYAML only: the Snakefile imports it at every parse.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import json
 import math
@@ -93,6 +100,55 @@ def _merge_defaults(node: dict, values):
             if props is None or key not in props:
                 _merge_defaults(extra, value)
     return values
+
+
+def typed(cls, values: dict | None):
+    """`cls(**values)` for the keys `cls` declares (others are another reader's); the rest take
+    the field defaults, which are the schema's."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in (values or {}).items() if k in names})
+
+
+def speed_keys(section: str) -> dict:
+    """The keys of `section` that change speed, not results ({key: True}, or {key: nested}
+    for a nested section that has some), as the schema marks them (`x-speed: true`)."""
+    def walk(node):
+        out = {}
+        for key, sub in (node.get("properties") or {}).items():
+            if sub.get("x-speed"):
+                out[key] = True
+            elif sub.get("properties"):
+                inner = walk(sub)
+                if inner:
+                    out[key] = inner
+        return out
+    return walk(_node(section))
+
+
+def without_speed_keys(section: str, values: dict) -> dict:
+    """A copy of one section's `values` without its speed keys: what a rule's params and a
+    checkpoint's fingerprint hold."""
+    def strip(value, marks):
+        if not isinstance(value, dict):
+            return copy.deepcopy(value)
+        return {k: strip(v, marks.get(k, {})) for k, v in value.items() if marks.get(k) is not True}
+    return strip(dict(values), speed_keys(section))
+
+
+def with_speed_keys(section: str, values: dict, source: dict) -> dict:
+    """A copy of `values` (a rule's params of one section) with the speed keys that `source`
+    (the same section of the whole config) sets: how a job gets its speed options."""
+    def merge(value, src, marks):
+        out = copy.deepcopy(dict(value))
+        for key, mark in marks.items():
+            if key not in src:
+                continue
+            if mark is True:
+                out[key] = copy.deepcopy(src[key])
+            elif isinstance(src[key], dict):
+                out[key] = merge(out.get(key, {}), src[key], mark)
+        return out
+    return merge(values, source or {}, speed_keys(section))
 
 
 def fill(section: str, values: dict | None) -> dict:

@@ -1,54 +1,52 @@
-"""The loss of each training run, as `loss_fn(model, batch) -> (loss, parts)` for the loop
-(vicokd.train): the teacher's (supervision, eq. 5), teacher-vc's (plus view consistency), and a
-student's (supervision plus its method's distillation terms, paper §3.2 and §4.1).
-
-A method (a row of vicokd.experiments.METHODS) names the terms it adds to the student's
-supervision:
+"""The loss of every training run, as `loss_fn(model, batch) -> (loss, parts)` for the loop
+(vicokd.train): the supervision (eq. 5), the backbone's own auxiliary loss, and the terms the
+run's method adds (a row of vicokd.experiments: METHODS for the students, TEACHER_METHODS for
+the teacher and teacher-vc):
 
     FD     eq. 7: squared L2 between teacher and student F_attn, and between their F_av
     LD     eq. 8: tau^2 KL(p_T || p_S) on the fused frame logits [B, T, C]
-    VC     eq. 9-10: view consistency of the student's per-view frame predictions
+    VC     eq. 9-10: view consistency of the model's own per-view frame predictions
+    vis    the learned visibility (method vc_visibility "learned"): BCE of the student's
+           visibility logits [B, N, T] against the teacher's per-view evidence for the
+           sequence's labelled classes; VC then weighs view pairs by it instead of the masks
     modal  ModalKD: squared L2 student F_v -> teacher F_v, student pseudo-audio -> teacher F_a
     dual   DualKD: squared L2 on F_fusion
 
-Supervision (eq. 5): "frame" = L_F + lambda L_S; "sequence" = L_S only. Under "sequence"
-the student's loss is handed a batch with no frame labels at all (they are removed before the
-student or its loss see the batch), so the student cannot use them by accident.
+    loss = supervision + auxiliary + sum over the method's terms of weight * term
 
-The teacher is frozen (eval mode, no parameter requires grad) and runs on the same sampled
-frames, with its audio, in the same step under `torch.no_grad()`.
+Supervision (eq. 5): "frame" = L_F + lambda L_S; "sequence" = L_S only. A model sees the batch
+through `visible_batch`: a visual-only model (a student) never gets the audio, and under
+"sequence" supervision nobody gets the frame labels, so they cannot be used by accident.
+
+A frozen teacher (eval mode, no parameter requires grad), needed by FD, LD, modal and dual,
+runs on the same sampled frames with its audio, in the same step under `torch.no_grad()`.
+A new method is a row in vicokd.experiments; a new term is also one function in TERM_LOSSES.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import Callable
-
+from dataclasses import dataclass, field
 import torch
 
-from .config import default, fill
+from .config import default
 from .errors import VicokdError
-from .experiments import METHODS, SUPERVISIONS, TERMS, Method, get_method
+from .experiments import SUPERVISIONS, TERMS, Method, get_method
 from .losses import feature_distillation, logit_distillation, supervised_loss, view_consistency
 from .models import model_inputs
+from .train import LossFn
 
 
 @dataclass
-class StudentConfig:
-    """The `student:` section of config.yaml (defaults: the schema's)."""
-    epochs: int = default("student.epochs")
-    lr: float = default("student.lr")
-    weight_decay: float = default("student.weight_decay")
-    batch_size: int = default("student.batch_size")
+class LossConfig:
+    """What a run's loss reads from its teacher:/student: section (defaults: the schema's)."""
     lambda_seq: float = default("student.lambda_seq")
     tau: float = default("student.tau")
     weights: dict = field(default_factory=lambda: default("student.weights"))
 
     @classmethod
-    def from_section(cls, section: dict) -> "StudentConfig":
-        names = {f.name for f in fields(cls)}
-        kwargs = {k: v for k, v in fill("student", section).items() if k in names}
-        cfg = cls(**kwargs)
+    def of_student(cls, section: dict) -> "LossConfig":
+        cfg = cls(lambda_seq=float(section["lambda_seq"]), tau=float(section["tau"]),
+                  weights=dict(section["weights"]))
         unknown = set(cfg.weights) - set(TERMS)
         if unknown:
             raise VicokdError(f"config student.weights: unknown term(s) {sorted(unknown)} "
@@ -57,13 +55,22 @@ class StudentConfig:
             raise VicokdError(f"config student.tau: must be > 0, got {cfg.tau}")
         return cfg
 
+    @classmethod
+    def of_teacher(cls, section: dict) -> "LossConfig":
+        """The teachers distill nothing; teacher-vc weighs its VC by `teacher.vc_weight`."""
+        return cls(lambda_seq=float(section["lambda_seq"]),
+                   weights={"vc": float(section["vc_weight"])})
 
-# -- loss pieces (pure functions of model outputs) -------------------------------------------
+
+# -- the terms (pure functions of model outputs) -----------------------------------------------
 
 def view_consistency_loss(out: dict, masks: torch.Tensor | None, method: Method
                           ) -> torch.Tensor:
     """VC (eq. 9-10) of the per-view frame logits [B, N, T, C] softmaxed per view, with the
-    human masks [B, N, T] (the method's variant: weighting, mask use, divergence)."""
+    visibility [B, N, T] the method takes: the human masks, none, or the model's own learned
+    visibility (its sigmoid, no gradient: only the `vis` term trains it)."""
+    if method.vc_visibility == "learned":
+        masks = torch.sigmoid(out["visibility_logits"].float()).detach()
     if masks is None and method.vc_use_mask:
         raise VicokdError(f"method '{method.name}' needs the human masks (masks.h5), and the "
                           "batch has none")
@@ -75,35 +82,56 @@ def view_consistency_loss(out: dict, masks: torch.Tensor | None, method: Method
                             use_mask=method.vc_use_mask, divergence=method.vc_divergence)
 
 
+def visibility_targets(teacher_out: dict, sequence_labels: torch.Tensor) -> torch.Tensor:
+    """[B, N, T] in [0, 1]: per view and frame, the teacher's highest sigmoid score among the
+    sequence's labelled classes (0 where it has none): where the teacher, which hears and was
+    trained on frame labels, finds evidence of what happens in the sequence."""
+    scores = torch.sigmoid(teacher_out["view_frame_logits"].float())            # [B, N, T, C]
+    labelled = sequence_labels[:, None, None, :].to(scores.dtype)
+    return (scores * labelled).amax(-1)
+
+
+def learned_visibility_loss(student_out: dict, teacher_out: dict) -> torch.Tensor:
+    """BCE of the student's visibility logits [B, N, T] against `visibility_targets`."""
+    return torch.nn.functional.binary_cross_entropy_with_logits(
+        student_out["visibility_logits"].float(), teacher_out["visibility_targets"])
+
+
+def _pairs(s: dict, t: dict, *keys: str) -> tuple[list, list]:
+    return [s[k].float() for k in keys], [t[k].float() for k in keys]
+
+
+# Each term as term(student_out, teacher_out, masks, method, tau) -> scalar, in the order the
+# loss adds them. Features are [B, N, T, D]; FD averages the per-position squared distance over
+# batch, views and frames (eq. 7). The student's F_a is its pseudo-audio (the adapter, eq. 6).
+TERM_LOSSES = {
+    "fd": lambda s, t, masks, method, tau: feature_distillation(*_pairs(s, t, "F_attn", "F_av")),
+    "ld": lambda s, t, masks, method, tau: logit_distillation(
+        s["frame_logits"].float(), t["frame_logits"].float(), tau),
+    "modal": lambda s, t, masks, method, tau: feature_distillation(*_pairs(s, t, "F_v", "F_a")),
+    "dual": lambda s, t, masks, method, tau: feature_distillation(*_pairs(s, t, "F_fusion")),
+    "vc": lambda s, t, masks, method, tau: view_consistency_loss(s, masks, method),
+    "vis": lambda s, t, masks, method, tau: learned_visibility_loss(s, t),
+}
+assert set(TERM_LOSSES) == set(TERMS)
+
+
 def distillation_terms(method: Method, student_out: dict, teacher_out: dict | None,
                        masks: torch.Tensor | None, tau: float) -> dict[str, torch.Tensor]:
-    """The method's unweighted terms {name: scalar}. Features are [B, N, T, D]; FD averages
-    the per-position squared distance over batch, views and frames (eq. 7)."""
+    """The method's unweighted terms {name: scalar}, in TERM_LOSSES order."""
     if method.needs_teacher and teacher_out is None:
         raise VicokdError(f"method '{method.name}' needs the teacher's outputs")
-    s, t = student_out, teacher_out
-    terms: dict[str, torch.Tensor] = {}
-    if method.fd:
-        terms["fd"] = feature_distillation([s["F_attn"].float(), s["F_av"].float()],
-                                           [t["F_attn"].float(), t["F_av"].float()])
-    if method.ld:
-        terms["ld"] = logit_distillation(s["frame_logits"].float(), t["frame_logits"].float(), tau)
-    if method.modal:
-        # the student's F_a is its pseudo-audio (the adapter's output, eq. 6)
-        terms["modal"] = feature_distillation([s["F_v"].float(), s["F_a"].float()],
-                                              [t["F_v"].float(), t["F_a"].float()])
-    if method.dual:
-        terms["dual"] = feature_distillation([s["F_fusion"].float()], [t["F_fusion"].float()])
-    if method.vc:
-        terms["vc"] = view_consistency_loss(s, masks, method)
-    return terms
+    return {name: term(student_out, teacher_out, masks, method, tau)
+            for name, term in TERM_LOSSES.items() if name in method.terms}
 
 
 # -- the training step's loss ------------------------------------------------------------------
 
-def batch_for_student(batch: dict, supervision: str) -> dict:
-    """What the student may see: no audio ever, and no frame labels under sequence supervision."""
-    hidden = {"fbank"} | ({"frame_labels"} if supervision == "sequence" else set())
+def visible_batch(batch: dict, supervision: str, audio: bool = False) -> dict:
+    """What a model may see: the audio only when it has an audio branch (the teachers), the
+    frame labels only under frame supervision."""
+    hidden = (set() if audio else {"fbank"}) | ({"frame_labels"} if supervision == "sequence"
+                                                else set())
     return {k: v for k, v in batch.items() if k not in hidden}
 
 
@@ -132,28 +160,12 @@ def check_student_teacher(student, teacher) -> None:
                           f"student's {student.cfg.hidden_size}: features cannot be distilled")
 
 
-def supervised_loss_fn(lambda_seq: float = 1.0, supervision: str = "frame"
-                       ) -> Callable[[torch.nn.Module, dict], tuple[torch.Tensor, dict]]:
-    """The teacher's loss: supervision (eq. 5) plus the backbone's auxiliary loss."""
+def make_loss(method: Method | str, supervision: str, cfg: LossConfig,
+              teacher: torch.nn.Module | None = None) -> LossFn:
+    """`loss_fn(model, batch) -> (loss, parts)` of one run (see the module docstring).
 
-    def loss_fn(model, batch):
-        out = model(*model_inputs(model, batch))
-        loss, parts = supervised_loss(out, batch, lambda_seq, supervision)
-        aux, aux_parts = model.auxiliary_loss(out, batch)
-        parts.update(aux_parts)
-        return loss + aux, parts
-
-    return loss_fn
-
-
-def make_student_loss(method: Method | str, supervision: str, cfg: StudentConfig,
-                      teacher: torch.nn.Module | None = None
-                      ) -> Callable[[torch.nn.Module, dict], tuple[torch.Tensor, dict]]:
-    """`loss_fn(model, batch) -> (loss, parts)` for the training loop.
-
-    loss = supervision (eq. 5) + the backbone's own auxiliary loss + sum_k w_k * term_k.
-    The teacher (needed unless the method is `student` or VC-only) is frozen here and run on
-    the full batch (frames + fbank) under no_grad; the student gets `batch_for_student`."""
+    The teacher (needed when the method distills) is frozen here and run on the full batch
+    (frames + fbank) under no_grad; the model gets `visible_batch`."""
     method = get_method(method) if isinstance(method, str) else method
     if supervision not in SUPERVISIONS:
         raise VicokdError(f"unknown supervision '{supervision}' (one of {', '.join(SUPERVISIONS)})")
@@ -161,9 +173,14 @@ def make_student_loss(method: Method | str, supervision: str, cfg: StudentConfig
         raise VicokdError(f"method '{method.name}' needs a teacher model")
     if teacher is not None:
         freeze(teacher)
-    weights = cfg.weights
 
-    def loss_fn(model, batch):
+    def loss_fn(model, batch, keep: dict | None = None):
+        """`keep` (a dict), when given, receives the model's outputs (`out`) and each weighted
+        term of the loss as a tensor (`terms`: supervision, auxiliary, then the method's), so
+        that the loop can measure how hard each one pulls (vicokd.train.term_gradient_norms)."""
+        if "vis" in method.terms and not model.cfg.visibility_head:
+            raise VicokdError(f"method '{method.name}' learns a visibility: the model needs its "
+                              "head (model_config(..., visibility_head=True))")
         teacher_out = None
         if method.needs_teacher:
             if "fbank" not in batch:
@@ -172,36 +189,25 @@ def make_student_loss(method: Method | str, supervision: str, cfg: StudentConfig
             teacher.eval()     # even if a caller switched it back to train mode
             with torch.no_grad():
                 teacher_out = teacher(batch["frames"], batch["fbank"])
-        seen = batch_for_student(batch, supervision)
+                if "vis" in method.terms:
+                    teacher_out["visibility_targets"] = visibility_targets(
+                        teacher_out, batch["sequence_labels"])
+        seen = visible_batch(batch, supervision, audio=bool(model.cfg.audio))
         if supervision == "frame" and "frame_labels" not in seen:
             raise VicokdError("frame supervision needs frame labels, and the batch has none")
-        out = model(seen["frames"])
-        loss, parts = supervised_loss(out, seen, cfg.lambda_seq, supervision)
+        out = model(*model_inputs(model, seen))
+        supervision_loss, parts = supervised_loss(out, seen, cfg.lambda_seq, supervision)
         aux, aux_parts = model.auxiliary_loss(out, seen)
-        loss = loss + aux
+        loss = supervision_loss + aux
         parts.update(aux_parts)
+        weighted = {"supervision": supervision_loss, "auxiliary": aux}
         for name, value in distillation_terms(method, out, teacher_out, seen.get("masks"),
                                               cfg.tau).items():
-            loss = loss + weights[name] * value
+            weighted[name] = cfg.weights[name] * value
+            loss = loss + weighted[name]
             parts[name] = float(value.detach())
+        if keep is not None:
+            keep.update(out=out, terms=weighted)
         return loss, parts
-
-    return loss_fn
-
-
-def make_teacher_vc_loss(lambda_seq: float, vc_weight: float
-                         ) -> Callable[[torch.nn.Module, dict], tuple[torch.Tensor, dict]]:
-    """teacher-vc (paper Table 3): the teacher's own loss (frame supervision, eq. 5, plus the
-    backbone's auxiliary loss) plus `vc_weight` * VC (eq. 9-10) of its per-view predictions."""
-    method = METHODS["vicokd"]
-
-    def loss_fn(model, batch):
-        out = model(batch["frames"], batch["fbank"])
-        loss, parts = supervised_loss(out, batch, lambda_seq, "frame")
-        aux, aux_parts = model.auxiliary_loss(out, batch)
-        vc = view_consistency_loss(out, batch.get("masks"), method)
-        parts.update(aux_parts)
-        parts["vc"] = float(vc.detach())
-        return loss + aux + vc_weight * vc, parts
 
     return loss_fn

@@ -19,74 +19,108 @@ BACKBONES = ("multitrans", "multiasl", "multitsf")
 # MultiTSF's presence head trains on the human masks, teacher or student.
 BACKBONES_WITH_MASKS = ("multitsf",)
 SUPERVISIONS = ("frame", "sequence")
-# The distillation terms a method may add (vicokd.distill computes them).
-TERMS = ("fd", "ld", "vc", "modal", "dual")
+# The terms a run may add to its supervision (vicokd.distill computes each), and those of them
+# that read the frozen teacher's outputs (the others, VC, read the model's own). `vis` trains
+# the learned visibility that view consistency may use in place of the detector's masks.
+TERMS = ("fd", "ld", "vc", "modal", "dual", "vis")
+TEACHER_TERMS = ("fd", "ld", "modal", "dual", "vis")
+# Where view consistency takes the visibility of each view and frame from: the detector's masks
+# (masks.h5, the paper), nowhere (every frame counts), or the student's own visibility head.
+VISIBILITIES = ("detector", "none", "learned")
 
-# Table 4 groups the ablations by the part of ViCoKD they take away, as the paper does.
+# Table 4 groups the ablations by the part of ViCoKD they take away, as the paper does, and
+# shows this project's extensions of the method in a group of their own.
 VC_MODULE = "View-aware Consistency Module"
 KD_STRATEGIES = "Knowledge Distillation Strategies"
+BEYOND_THE_PAPER = "Beyond the paper"
 
 
 @dataclass(frozen=True)
 class Method:
-    """Which distillation terms a method adds, the VC variant (for the ablations), how the
-    paper prints its name, and, for an ablation, the group Table 4 puts it in."""
+    """The terms a run adds to its supervision (TERMS), the VC variant (for the ablations), how
+    the paper prints its name, and, for an ablation, the group Table 4 puts it in. A new method
+    is one row here (and, if it brings a new term, that term's loss in vicokd.distill)."""
     name: str
     label: str
-    fd: bool = False
-    ld: bool = False
-    vc: bool = False
-    modal: bool = False
-    dual: bool = False
+    terms: tuple[str, ...] = ()
     vc_confidence_weighting: bool = True
-    vc_use_mask: bool = True
+    vc_visibility: str = "detector"
     vc_divergence: str = "js"
     ablation_group: str = ""
 
+    def __post_init__(self):
+        unknown = set(self.terms) - set(TERMS)
+        if unknown:
+            raise ValueError(f"method '{self.name}': unknown terms {sorted(unknown)}")
+        if self.vc_visibility not in VISIBILITIES:
+            raise ValueError(f"method '{self.name}': visibility '{self.vc_visibility}'")
+
     @property
-    def terms(self) -> tuple[str, ...]:
-        return tuple(t for t in TERMS if getattr(self, t))
+    def vc_use_mask(self) -> bool:
+        """View consistency weighs view pairs by a visibility (the masks, or a learned one)."""
+        return self.vc_visibility != "none"
 
     @property
     def needs_teacher(self) -> bool:
         """Every term but VC reads the teacher's outputs."""
-        return any(getattr(self, t) for t in ("fd", "ld", "modal", "dual"))
+        return any(t in TEACHER_TERMS for t in self.terms)
 
     @property
     def needs_masks(self) -> bool:
-        """View consistency restricted to the frames where both views see a person."""
-        return self.vc and self.vc_use_mask
+        """View consistency restricted to the frames where both views see a person, by the
+        detector's masks."""
+        return "vc" in self.terms and self.vc_visibility == "detector"
 
 
+# The students' methods (Tables 1, 2 and 4).
 METHODS: dict[str, Method] = {m.name: m for m in (
     Method("student", "Student"),                                # no distillation
-    Method("logitkd", "LogitKD", ld=True),
-    Method("modalkd", "ModalKD", modal=True),
-    Method("dualkd", "DualKD", dual=True, ld=True),
-    Method("cokd", "CoKD", fd=True, ld=True),                    # ViCoKD without VC
-    Method("vicokd", "ViCoKD", fd=True, ld=True, vc=True),
-    Method("vicokd-noconfw", "w/o ConfW", fd=True, ld=True, vc=True,
-           vc_confidence_weighting=False, ablation_group=VC_MODULE),
-    Method("vicokd-nomask", "w/o Mask", fd=True, ld=True, vc=True, vc_use_mask=False,
+    Method("logitkd", "LogitKD", ("ld",)),
+    Method("modalkd", "ModalKD", ("modal",)),
+    Method("dualkd", "DualKD", ("dual", "ld")),
+    Method("cokd", "CoKD", ("fd", "ld")),                        # ViCoKD without VC
+    Method("vicokd", "ViCoKD", ("fd", "ld", "vc")),
+    Method("vicokd-noconfw", "w/o ConfW", ("fd", "ld", "vc"), vc_confidence_weighting=False,
            ablation_group=VC_MODULE),
-    Method("vicokd-kl", "JS → KL", fd=True, ld=True, vc=True, vc_divergence="kl",
+    Method("vicokd-nomask", "w/o Mask", ("fd", "ld", "vc"), vc_visibility="none",
            ablation_group=VC_MODULE),
-    Method("vicokd-nofd", "w/o FD", ld=True, vc=True, ablation_group=KD_STRATEGIES),
-    Method("vicokd-nold", "w/o LD", fd=True, vc=True, ablation_group=KD_STRATEGIES),
+    Method("vicokd-kl", "JS → KL", ("fd", "ld", "vc"), vc_divergence="kl",
+           ablation_group=VC_MODULE),
+    Method("vicokd-nofd", "w/o FD", ("ld", "vc"), ablation_group=KD_STRATEGIES),
+    Method("vicokd-nold", "w/o LD", ("fd", "vc"), ablation_group=KD_STRATEGIES),
+    # The paper's future work: VC weighs view pairs by a visibility the student predicts itself,
+    # learned from the teacher (docs/distillation.md), so no detector is needed at all.
+    Method("vicokd-learnedvis", "Learned visibility", ("fd", "ld", "vc", "vis"),
+           vc_visibility="learned", ablation_group=BEYOND_THE_PAPER),
 )}
 # config experiments.methods may name the methods Table 1 compares, experiments.ablations the rest.
 TABLE1_METHODS = tuple(name for name, m in METHODS.items() if not m.ablation_group)
 ABLATIONS = tuple(name for name, m in METHODS.items() if m.ablation_group)
-# Table 2: ViCoKD and the non-distilled student over the seeds.
-TABLE2_METHODS = ("student", "vicokd")
+PAPER_ABLATIONS = tuple(name for name in ABLATIONS
+                        if METHODS[name].ablation_group != BEYOND_THE_PAPER)
+# Table 2: ViCoKD, CoKD (ViCoKD without VC) and the non-distilled student over the seeds, and
+# the gains it judges against their spread: ViCoKD over the student (the paper's) and over CoKD
+# (what view consistency adds).
+TABLE2_METHODS = ("student", "cokd", "vicokd")
+TABLE2_GAINS = (("vicokd", "student"), ("vicokd", "cokd"))
 # Table 4 and Figure 3 use MultiASL, as in the paper.
 ABLATION_BACKBONE = "multiasl"
 FIGURE3_METHODS = ("student", "logitkd", "cokd", "vicokd")
 
+# The audio-visual teachers' runs: the teacher (supervision only) and, for Table 3, the teacher
+# with view consistency added. Their loss is built like a student's from these rows.
+TEACHER = "teacher"
+TEACHER_VC = "teacher-vc"
+TEACHER_METHODS: dict[str, Method] = {m.name: m for m in (
+    Method(TEACHER, "Teacher"),
+    Method(TEACHER_VC, "Teacher + VC", ("vc",)),
+)}
+
 
 def get_method(name: str) -> Method:
+    """A student's method or a teacher's run (TEACHER, TEACHER_VC) by name."""
     try:
-        return METHODS[name]
+        return METHODS[name] if name in METHODS else TEACHER_METHODS[name]
     except KeyError:
         raise VicokdError(f"unknown distillation method '{name}' (one of "
                           f"{', '.join(METHODS)})") from None
@@ -107,9 +141,9 @@ def check_grid(experiments: dict) -> None:
 # --- which runs read what ------------------------------------------------------------------
 
 def reads_masks(backbone: str, method: str | None = None) -> bool:
-    """Whether a teacher (no method) or a student run reads masks.h5: MultiTSF's presence head,
-    and view consistency restricted to seen frames. The other runs need not wait for the
-    detector, so they train while it does. (teacher-vc always reads them: it adds VC.)"""
+    """Whether a run (a student's method, teacher or teacher-vc; None: the teacher) reads
+    masks.h5: MultiTSF's presence head, and view consistency restricted to seen frames. The
+    other runs need not wait for the detector, so they train while it does."""
     if backbone in BACKBONES_WITH_MASKS:
         return True
     return method is not None and get_method(method).needs_masks
@@ -122,8 +156,6 @@ def reads_teacher(method: str) -> bool:
 
 # --- runs and their folders ----------------------------------------------------------------
 
-TEACHER = "teacher"
-TEACHER_VC = "teacher-vc"
 # A student run's name; method names contain hyphens (vicokd-nomask), so the workflow
 # constrains its wildcards to split it one way only.
 STUDENT_RUN = "{method}-{supervision}-seed{seed}"
@@ -135,13 +167,26 @@ RUN_OUTPUTS = {"model": "model.pt", "curve": "curve.csv", "metrics": "metrics.js
                "predictions": "predictions.h5"}
 
 
-# The linear probe of each home (rule probe): the reference rows of Table 1.
-PROBE_FILE = "probe.json"
+# The `model:` keys the frozen encoders read (the `features` rule's params: only they rerun it).
+ENCODER_KEYS = ("image_size", "patch_size", "hidden_size", "vit", "ast", "audio_encoder",
+                "features", "normalize")
+
+# The artifacts of one home, in results/{env}/ (DESIGN.md's names): what the rules write and
+# read, the report and the tests look for.
+HOME_FILES = {"manifest": "manifest.json", "frames": "frames.h5", "audio": "audio.h5",
+              "labels": "labels.h5", "split": "split.json", "masks": "masks.h5",
+              "masks_quality": "masks_quality.json", "features": "features.h5",
+              "encoders": "encoders", "probe": "probe.json"}
+
+
+def home_file(env: str, name: str) -> str:
+    """results/{env}/{file} of one home's artifact `name` (a key of HOME_FILES)."""
+    return f"{RESULTS}/{env}/{HOME_FILES[name]}"
 
 
 def probe_file(env: str) -> str:
-    """results/{env}/probe.json."""
-    return f"{RESULTS}/{env}/{PROBE_FILE}"
+    """results/{env}/probe.json: the linear probe of a home (the reference rows of Table 1)."""
+    return home_file(env, "probe")
 
 
 def run_id(env: str, backbone: str, run: str) -> str:

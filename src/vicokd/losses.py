@@ -78,16 +78,22 @@ def supervised_loss(out: dict, batch: dict, lambda_seq: float = 1.0,
     """L = L_F + lambda L_S (two-way loss); `supervision="sequence"` keeps L_S only.
 
     L_F: fused frame logits [B, T, C] vs frame labels, frames flattened to rows [B*T, C];
-    L_S: sequence logits [B, C] vs sequence labels [B, C]."""
+    L_S: sequence logits [B, C] vs sequence labels [B, C]. With weak labels the batch's
+    `has_frame_labels` [B] (0/1) says which sequences have frame labels: L_F takes the rows of
+    those only (0, still on the graph, when the batch has none); L_S takes every sequence."""
     seq = two_way_loss(out["sequence_logits"].float(), batch["sequence_labels"])
     parts = {"seq": float(seq.detach())}
     if supervision == "sequence":
         return lambda_seq * seq, parts
     if supervision != "frame":
         raise VicokdError(f"unknown supervision '{supervision}' ({' | '.join(SUPERVISIONS)})")
-    c = out["frame_logits"].shape[-1]
-    frame = two_way_loss(out["frame_logits"].float().reshape(-1, c),
-                         batch["frame_labels"].reshape(-1, c))
+    logits, labels = out["frame_logits"].float(), batch["frame_labels"]
+    c = logits.shape[-1]
+    if "has_frame_labels" in batch:
+        keep = batch["has_frame_labels"].reshape(-1) > 0
+        logits, labels = logits[keep], labels[keep]
+    frame = two_way_loss(logits.reshape(-1, c), labels.reshape(-1, c)) if logits.numel() \
+        else _zero_like_graph(out["frame_logits"].float())
     parts["frame"] = float(frame.detach())
     return frame + lambda_seq * seq, parts
 

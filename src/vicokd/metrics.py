@@ -9,6 +9,13 @@ Two yardsticks come with every mAP. `random_score_map`: the macro mAP that rando
 the same targets, its mean and 95 % band over many seeded draws; this is chance. `mean_prevalence`:
 the mean class prevalence, which is the mAP of a constant (all-tied) score and lies well below
 chance on small test splits (AP with few positives is biased upwards), so it is never called chance.
+
+Weak labels: frame-level figures take only the sequences that have frame labels
+(`labelled`, a flag per sequence); the sequence-level ones take every sequence.
+
+`authors_protocol_map`: the sequence mAP as the authors' code scores it per backbone (their
+MultiTSF applies a softmax over the classes to the sequence logits before AP, their MultiASL a
+sigmoid, as ours), for the authors'-protocol figure only (runs/outputs.py); `map` stays ours.
 """
 
 from __future__ import annotations
@@ -19,7 +26,8 @@ import numpy as np
 
 __all__ = ["average_precision", "per_class_average_precision", "mean_average_precision",
            "mean_prevalence", "random_score_map", "frame_mean_average_precision", "stack_frames",
-           "yardsticks", "evaluation_summary", "RANDOM_DRAWS"]
+           "labelled_frames", "yardsticks", "evaluation_summary", "authors_scores",
+           "authors_protocol_map", "AUTHORS_SCORING", "RANDOM_DRAWS"]
 
 # Draws of random scores behind `chance` and its band: the band's ends move by ~0.1 mAP between
 # seeds at 2000, and a metrics.json of ~3000 frames x 14 classes costs about 0.2 s.
@@ -188,10 +196,27 @@ def stack_frames(frames: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
     return np.concatenate([p.reshape(-1, p.shape[-1]) for p in parts], axis=0)
 
 
-def frame_mean_average_precision(frame_targets, frame_scores) -> float:
+def labelled_frames(frames, labelled) -> list:
+    """The per-sequence frame arrays of the sequences whose flag in `labelled` is set (all of
+    them when `labelled` is None)."""
+    frames = list(frames)
+    if labelled is None:
+        return frames
+    labelled = [bool(x) for x in np.asarray(labelled).reshape(-1)]
+    if len(labelled) != len(frames):
+        raise ValueError(f"{len(labelled)} frame-label flags for {len(frames)} sequences")
+    return [f for f, keep in zip(frames, labelled) if keep]
+
+
+def frame_mean_average_precision(frame_targets, frame_scores, labelled=None) -> float:
     """Frame-level macro mAP (%): every frame of every sequence is one row. Accepts
-    `[B, T, C]` arrays or lists of per-sequence `[T_i, C]` arrays."""
-    return mean_average_precision(stack_frames(frame_targets), stack_frames(frame_scores))
+    `[B, T, C]` arrays or lists of per-sequence `[T_i, C]` arrays; with `labelled` (a flag per
+    sequence) only the sequences with frame labels count; NaN when none has them."""
+    targets = labelled_frames(frame_targets, labelled)
+    scores = labelled_frames(frame_scores, labelled)
+    if not targets:
+        return float("nan")
+    return mean_average_precision(stack_frames(targets), stack_frames(scores))
 
 
 def _nan_to_none(x: float):
@@ -208,12 +233,14 @@ def yardsticks(targets, prefix: str = "") -> dict:
 
 
 def evaluation_summary(seq_targets, seq_scores, frame_targets=None, frame_scores=None,
-                       classes: Sequence[str] | None = None) -> dict:
+                       classes: Sequence[str] | None = None, labelled=None) -> dict:
     """The content of a metrics.json: `map` (sequence-level mAP, %), `per_class_ap`
     ({class: AP in % or None when the class has no positive}), the yardsticks of the sequence
     targets (`chance`, `chance_band`, `prevalence`: see `yardsticks`), and, when frame arrays are
     given, `frame_map` with the yardsticks of exactly those frame targets (`frame_chance`,
-    `frame_chance_band`, `frame_prevalence`). Undefined values are None (valid JSON)."""
+    `frame_chance_band`, `frame_prevalence`): of the sequences with frame labels when
+    `labelled` flags them (`n_frame_labelled`: how many), None when none has. Undefined values
+    are None (valid JSON)."""
     y = _as_2d("sequence targets", seq_targets)
     ap = per_class_average_precision(y, seq_scores)
     names = list(classes) if classes is not None else [str(c) for c in range(y.shape[1])]
@@ -226,8 +253,39 @@ def evaluation_summary(seq_targets, seq_scores, frame_targets=None, frame_scores
         "n_sequences": int(y.shape[0]),
     }
     if frame_targets is not None and frame_scores is not None:
-        fy = stack_frames(frame_targets)
-        out["frame_map"] = _nan_to_none(mean_average_precision(fy, stack_frames(frame_scores)))
+        targets = labelled_frames(frame_targets, labelled)
+        out["n_frame_labelled"] = len(targets)
+        if not targets:                 # weak labels only: nothing to score frames against
+            out["frame_map"] = None
+            out.update({f"frame_{k}": None for k in ("chance", "chance_band", "prevalence")})
+            out["n_frames"] = 0
+            return out
+        fy = stack_frames(targets)
+        scores = stack_frames(labelled_frames(frame_scores, labelled))
+        out["frame_map"] = _nan_to_none(mean_average_precision(fy, scores))
         out.update(yardsticks(fy, "frame_"))
         out["n_frames"] = int(fy.shape[0])
     return out
+
+
+# How the authors' code turns a backbone's sequence logits into the scores its AP reads (their
+# MultiTSF main.py: softmax over the classes; MultiASL's main_mm.py: sigmoid). A backbone not
+# named here is scored with the sigmoid, as ours are.
+AUTHORS_SCORING = {"multitsf": "softmax", "multiasl": "sigmoid"}
+
+
+def authors_scores(scores, logits, backbone: str) -> np.ndarray:
+    """Sequence scores `[N, C]` as the authors' code of `backbone` makes them: the sigmoid
+    `scores` we score with, or the softmax over the classes of the `logits`."""
+    if AUTHORS_SCORING.get(backbone, "sigmoid") == "softmax":
+        x = np.asarray(logits, dtype=np.float64)
+        z = np.exp(x - x.max(axis=-1, keepdims=True))
+        return z / z.sum(axis=-1, keepdims=True)
+    return np.asarray(scores)
+
+
+def authors_protocol_map(targets, scores, logits, backbone: str) -> float:
+    """Sequence mAP (%) of `authors_scores`, classes without a positive left out as their AP
+    does. Their AP equals ours (`average_precision`) but on tied scores, which they order as
+    numpy's argsort happens to."""
+    return mean_average_precision(targets, authors_scores(scores, logits, backbone))

@@ -21,7 +21,8 @@ Backbones (implementations in the style of the cited papers, not their code):
   per-view, per-frame human-presence head trained with BCE on the detection masks.
 
 `model(frames, fbank)` returns a dict with the keys in OUTPUT_KEYS (plus backbone extras:
-`actionness` [B, T] and its `actionness_logits` for multiasl, `presence_logits` [B, N, T] for multitsf);
+`actionness` [B, T] and its `actionness_logits` for multiasl, `presence_logits` [B, N, T] for multitsf,
+`visibility_logits` [B, N, T] when built with the learned visibility's head);
 `model.auxiliary_loss(outputs, batch)` returns the backbone's own loss and its parts.
 """
 
@@ -36,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint as torch_checkpoint
 
-from .config import default, fill
+from .config import default
 from .encoders import (AUDIO_ENCODERS, ENCODER_MODES, ASTEncoder, AudioMLP, EncoderConfig,
                        ViTEncoder, encoder_config)
 from .errors import VicokdError
@@ -70,6 +71,7 @@ class AVModelConfig:
     feature_size: int = default("model.features.components")   # K of the cached features
     audio_encoder: str = default("model.audio_encoder")        # ast | mlp
     mlp_hidden_sizes: list[int] = field(default_factory=lambda: default("model.mlp.hidden_sizes"))
+    visibility_head: bool = False       # a per-view, per-frame visibility (learned visibility)
 
     @property
     def backbone(self) -> str:
@@ -112,14 +114,13 @@ CONFIG_CLASSES = {"multitrans": MultiTransConfig, "multiasl": MultiASLConfig,
 
 
 def model_config(section: dict, backbone: str, num_classes: int, mel_bins: int,
-                 audio_length: int, audio: bool = True, feature_size: int | None = None
-                 ) -> AVModelConfig:
-    """Build a backbone's dataclass config from the `model:` section of config.yaml (keys not
-    given take the schema's defaults)."""
+                 audio_length: int, audio: bool = True, feature_size: int | None = None,
+                 visibility_head: bool = False) -> AVModelConfig:
+    """Build a backbone's dataclass config from the complete `model:` section of config.yaml
+    (vicokd.config.fill gives a partial one the schema's defaults)."""
     if backbone not in CONFIG_CLASSES:
         raise VicokdError(f"config model: unknown backbone '{backbone}' (one of {', '.join(BACKBONES)})")
     cls = CONFIG_CLASSES[backbone]
-    section = fill("model", section)
     names = {f.name for f in fields(cls)} - {"vit", "ast", "audio", "num_classes", "mel_bins",
                                              "audio_length", "feature_size"}
     kwargs = {key: value for key, value in section.items() if key in names}
@@ -144,7 +145,7 @@ def model_config(section: dict, backbone: str, num_classes: int, mel_bins: int,
         raise VicokdError(f"config model.audio_encoder: '{kwargs['audio_encoder']}' is not one of "
                           f"{', '.join(AUDIO_ENCODERS)}")
     return cls(num_classes=num_classes, mel_bins=mel_bins, audio_length=audio_length,
-               audio=audio, **kwargs)
+               audio=audio, visibility_head=visibility_head, **kwargs)
 
 
 def config_to_dict(cfg: AVModelConfig) -> dict:
@@ -209,11 +210,21 @@ class AVModel(nn.Module):
                                                 batch_first=True)
         self.temporal = _transformer(d, cfg.temporal_heads, cfg.temporal_layers, cfg.dropout)
         self.classifier = nn.Linear(d, cfg.num_classes)        # h
+        if cfg.visibility_head:
+            # the learned visibility of each view and frame, from its own visual features
+            self.visibility = nn.Linear(d, 1)
         self.register_buffer("pe", sinusoidal_encoding(max(cfg.frames, 512), d), persistent=False)
         if cfg.gradient_checkpointing and cfg.encoders == "finetune":
             self.vit.set_grad_checkpointing()
             if cfg.audio:
                 self.audio_net.set_grad_checkpointing()
+
+    def first_layer(self) -> torch.Tensor:
+        """The weight of the first trained layer the pictures pass through: the projection of
+        the cached features (frozen encoders) or the ViT's patch embedding (fine-tuned); where
+        the training loop measures how hard each loss term pulls on the network's input end."""
+        module = self.v_proj if self.cfg.encoders == "frozen" else self.vit
+        return next(p for p in module.parameters() if p.requires_grad)
 
     # -- encoders -----------------------------------------------------------------------------
     def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
@@ -255,8 +266,11 @@ class AVModel(nn.Module):
         else:
             f_fusion = self.temporal(x)
         f_fusion = f_fusion.reshape(b, n, t, -1)
-        return {"F_v": f_v, "F_a": f_a, "F_attn": f_attn, "F_av": f_av, "F_fusion": f_fusion,
-                "view_frame_logits": self.classifier(f_fusion)}
+        out = {"F_v": f_v, "F_a": f_a, "F_attn": f_attn, "F_av": f_av, "F_fusion": f_fusion,
+               "view_frame_logits": self.classifier(f_fusion)}
+        if self.cfg.visibility_head:
+            out["visibility_logits"] = self.visibility(f_v).squeeze(-1)            # [B, N, T]
+        return out
 
     def fuse(self, out: dict) -> dict:
         raise NotImplementedError

@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Callable
 
+from .config import with_speed_keys
 from .errors import VicokdError
 from .storage import WRITE_ERRNOS
 
@@ -32,6 +33,15 @@ def set_threads(n: int) -> None:
         os.environ[var] = n
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(int(n))
+
+
+def job_sections(snakemake, *names: str) -> list[dict]:
+    """The config sections `names` as a job runs with them: its params (the keys that change
+    results, workflow/rules/common.smk) plus the speed keys of the whole config (threads,
+    workers, caches, device placement), which are never params so that changing one reruns
+    nothing."""
+    return [with_speed_keys(name, dict(getattr(snakemake.params, name)), snakemake.config.get(name, {}))
+            for name in names]
 
 
 def optional_input(inputs, name: str) -> str | None:

@@ -247,7 +247,3 @@ def artifact_identity(path: str | os.PathLike) -> str:
             digest.update(block)
     return f"sha256 {digest.hexdigest()}"
 
-
-def section_of(f: h5py.File) -> dict:
-    """The config section recorded in an artifact."""
-    return json.loads(f.attrs.get("config", "{}"))

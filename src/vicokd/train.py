@@ -6,11 +6,10 @@ Interface (read top to bottom):
 
 - `model`: a `vicokd.models.AVModel` (teacher or student); `model(frames, fbank)` returns the
   dict described in `vicokd.models`.
-- `loss_fn(model, batch) -> (loss, parts)`: `batch` is a dict of tensors already on the model's
+- `loss_fn(model, batch, keep=None) -> (loss, parts)`: `batch` is a dict of tensors already on the model's
   device (see `vicokd.data.dataset`); `loss` a scalar tensor, `parts` a dict of floats that is
-  averaged per epoch and logged. The losses are made in `vicokd.distill`: the teacher's
-  `supervised_loss_fn(...)`, teacher-vc's, and a student's closure that also runs its frozen
-  teacher.
+  averaged per epoch and logged. `vicokd.distill.make_loss` makes every run's (the teacher's,
+  teacher-vc's, a student's that also runs its frozen teacher).
 - `train_set`, `test_set`: `vicokd.data.dataset.SequenceDataset` (training and evaluation
   sampling).
 - `cfg`: `TrainConfig` (epochs, lr, weight decay, batch size, seed, device, bf16, workers).
@@ -37,7 +36,7 @@ import json
 import logging
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -46,22 +45,27 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from .config import default, fill
+from .config import default, typed
 from .data.dataset import EvaluationPasses
 from .errors import VicokdError
-from .metrics import frame_mean_average_precision, mean_average_precision
+from .metrics import authors_protocol_map, frame_mean_average_precision, mean_average_precision
 from .models import model_inputs, resolve_device
 from .storage import atomic_path
 
 log = logging.getLogger("vicokd.train")
 
-LossFn = Callable[[torch.nn.Module, dict], "tuple[torch.Tensor, dict[str, float]]"]
+LossFn = Callable[..., "tuple[torch.Tensor, dict[str, float]]"]
+# curve.csv: these columns, then per loss part `part_<name>` (its mean over the epoch's steps,
+# unweighted) and per weighted term `grad_logits_<term>`, `grad_first_<term>` (term_gradient_norms
+# on the epoch's first batch).
 CURVE_COLUMNS = ("epoch", "train_loss", "test_map", "test_frame_map", "lr", "seconds")
 
 
 @dataclass
 class TrainConfig:
-    """Defaults: the schema's `teacher:` and `model:` keys (`student:` declares the same)."""
+    """The loop's settings, from a teacher:/student: section and the device switches of
+    `model:` (`train_config`). Defaults: the schema's `teacher:` and `model:` keys (`student:`
+    declares the same keys)."""
     epochs: int
     lr: float
     weight_decay: float = default("teacher.weight_decay")
@@ -82,7 +86,6 @@ class FitResult:
     predictions: dict
     seconds: float
     resumed_from: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 # -- data -----------------------------------------------------------------------------------------
@@ -111,7 +114,8 @@ def predict(model, dataset, batch_size: int = 8, device: torch.device | str = "c
             bf16: bool = False, workers: int = 0, pin_memory: bool = False) -> dict:
     """Sigmoid scores on every sequence of `dataset` and on every one of its decoded frames
     (`EvaluationPasses`), as numpy arrays: sequence_scores [S, C] and sequence_labels [S, C]
-    (from pass 0, evaluation sampling); per sequence s, lists of frame_scores [L_s, C],
+    (from pass 0, evaluation sampling), sequence_logits [S, C] beside them, has_frame_labels [S]
+    (bool: weakly labelled sequences have none); per sequence s, lists of frame_scores [L_s, C],
     view_frame_scores [N, L_s, C], frame_labels [L_s, C] and frame_index [L_s] (0..L_s-1)."""
     device = torch.device(device)
     was_training = model.training
@@ -119,6 +123,7 @@ def predict(model, dataset, batch_size: int = 8, device: torch.device | str = "c
     n = len(dataset)
     seq_scores: list = [None] * n
     seq_labels: list = [None] * n
+    seq_logits: list = [None] * n
     frames: list = [None] * n
     views: list = [None] * n
     for batch in make_loader(EvaluationPasses(dataset), batch_size, False, workers=workers,
@@ -139,9 +144,13 @@ def predict(model, dataset, batch_size: int = 8, device: torch.device | str = "c
             views[i][:, idx] = view[j]
             if int(batch["pass"][j]) == 0:
                 seq_scores[i] = seq[j]
+                seq_logits[i] = out["sequence_logits"][j].float().cpu().numpy()
                 seq_labels[i] = batch["sequence_labels"][j].cpu().numpy()
     model.train(was_training)
     return {"sequence_scores": np.stack(seq_scores), "sequence_labels": np.stack(seq_labels),
+            "sequence_logits": np.stack(seq_logits),
+            "has_frame_labels": np.array([getattr(s, "has_frame_labels", True)
+                                          for s in dataset.sequences], dtype=bool),
             "frame_scores": frames, "view_frame_scores": views,
             "frame_labels": [dataset.frame_labels(i).astype(np.float32) for i in range(n)],
             "frame_index": [np.arange(dataset.sequences[i].length, dtype=np.int64)
@@ -149,9 +158,36 @@ def predict(model, dataset, batch_size: int = 8, device: torch.device | str = "c
 
 
 def score(pred: dict) -> tuple[float, float]:
-    """(sequence mAP %, frame mAP %) of `predict`'s output."""
+    """(sequence mAP %, frame mAP %) of `predict`'s output; frame mAP over the sequences with
+    frame labels (NaN when none has)."""
     return (mean_average_precision(pred["sequence_labels"], pred["sequence_scores"]),
-            frame_mean_average_precision(pred["frame_labels"], pred["frame_scores"]))
+            frame_mean_average_precision(pred["frame_labels"], pred["frame_scores"],
+                                         pred.get("has_frame_labels")))
+
+
+def authors_map(pred: dict, model) -> float:
+    """The sequence mAP as the authors' code of the model's backbone scores it
+    (metrics.authors_protocol_map): what their best-epoch selection reads."""
+    backbone = getattr(getattr(model, "cfg", None), "backbone", "")
+    return authors_protocol_map(pred["sequence_labels"], pred["sequence_scores"],
+                                pred["sequence_logits"], backbone)
+
+
+def term_gradient_norms(model, keep: dict) -> dict[str, float]:
+    """How hard each weighted loss term of one batch pulls: the L2 norm of its gradient on the
+    per-view frame logits [B, N, T, C] (what view consistency acts on) and on the model's first
+    trained layer (`model.first_layer()`, what every term reaches). `keep`: what the loss
+    function stored (vicokd.distill.make_loss). A term with no path to a tensor counts 0."""
+    logits, first = keep["out"]["view_frame_logits"], model.first_layer()
+    norms = {}
+    for name, value in keep["terms"].items():
+        grads = (None, None)
+        if value.requires_grad:
+            grads = torch.autograd.grad(value, [logits, first], retain_graph=True,
+                                        allow_unused=True)
+        for where, g in zip(("logits", "first"), grads):
+            norms[f"grad_{where}_{name}"] = 0.0 if g is None else float(g.float().norm())
+    return norms
 
 
 # -- checkpoints ----------------------------------------------------------------------------------
@@ -171,17 +207,8 @@ def _set_rng_states(states: dict) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-# Options of the teacher:/student: sections that change speed, not results: a run may resume
-# after any of them changed.
-SPEED_OPTIONS = ("threads", "workers", "cache", "pin_memory", "normalize_on_device")
-
-
-def without_speed_options(section: dict) -> dict:
-    """A teacher:/student: section as it enters a checkpoint's fingerprint."""
-    return {k: v for k, v in section.items() if k not in SPEED_OPTIONS}
-
-
-def canonical(fingerprint: dict) -> str:
+def fingerprint_text(fingerprint: dict) -> str:
+    """The fingerprint as it is stored and compared: JSON with sorted keys."""
     return json.dumps(fingerprint, sort_keys=True, default=str)
 
 
@@ -190,7 +217,7 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, epoch: int, curve: 
     with atomic_path(path) as tmp:
         torch.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "curve": curve, "rng": _rng_states(),
-                    "fingerprint": canonical(fingerprint)}, tmp)
+                    "fingerprint": fingerprint_text(fingerprint)}, tmp)
 
 
 # Fingerprint keys that say which data a run reads, not how it trains: a checkpoint made on
@@ -207,8 +234,8 @@ def load_checkpoint(path: Path, fingerprint: dict, device) -> dict | None:
     except Exception as exc:  # noqa: BLE001 - an unreadable checkpoint is one clear line
         raise VicokdError(f"{path}: unreadable training checkpoint ({type(exc).__name__}); "
                           "delete it to start over") from None
-    if found != canonical(fingerprint):
-        old, new = json.loads(found), json.loads(canonical(fingerprint))
+    if found != fingerprint_text(fingerprint):
+        old, new = json.loads(found), json.loads(fingerprint_text(fingerprint))
         keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         if keys and set(keys) <= set(DATA_KEYS):
             changed = sorted(set(old.get("inputs") or {}) | set(new.get("inputs") or {}))
@@ -260,16 +287,19 @@ def fit(model, loss_fn: LossFn, train_set, test_set, cfg: TrainConfig, checkpoin
         t0 = time.perf_counter()
         model.train()
         lr = optimizer.param_groups[0]["lr"]
-        losses, part_sums = [], {}
+        losses, part_sums, pulls = [], {}, {}
         loader = make_loader(train_set, cfg.batch_size, True, cfg.seed, epoch, cfg.workers,
                              cfg.pin_memory)
         for step, batch in enumerate(loader):
             batch = to_device(batch, device, train_set)
+            keep = {} if step == 0 else None
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                loss, parts = loss_fn(model, batch)
+                loss, parts = loss_fn(model, batch, keep=keep)
             if not torch.isfinite(loss):
                 raise VicokdError(f"{checkpoint_path.parent}: non-finite loss ({float(loss.detach())}) at "
                                   f"epoch {epoch + 1}, step {step + 1}; parts {parts}")
+            if keep:                     # the epoch's first batch: how hard each term pulls
+                pulls = term_gradient_norms(model, keep)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -283,7 +313,9 @@ def fit(model, loss_fn: LossFn, train_set, test_set, cfg: TrainConfig, checkpoin
         seconds = time.perf_counter() - t0
         elapsed += seconds
         row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "test_map": test_map,
-               "test_frame_map": test_frame_map, "lr": lr, "seconds": seconds}
+               "test_frame_map": test_frame_map, "lr": lr, "seconds": seconds,
+               "authors_map": authors_map(pred, model),   # the authors'-protocol figure
+               **{f"part_{k}": v / max(len(losses), 1) for k, v in part_sums.items()}, **pulls}
         curve.append(row)
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", mAP=f"{test_map:.1f}",
                         frame_mAP=f"{test_frame_map:.1f}")
@@ -301,20 +333,10 @@ def fit(model, loss_fn: LossFn, train_set, test_set, cfg: TrainConfig, checkpoin
     return FitResult(curve=curve, predictions=pred, seconds=elapsed, resumed_from=start)
 
 
-def train_config(section: dict, model_section: dict) -> TrainConfig:
-    """TrainConfig from a `teacher:`/`student:` section plus the device switches of `model:`."""
-    model_section = fill("model", model_section)
-    return TrainConfig(epochs=int(section["epochs"]), lr=float(section["lr"]),
-                       weight_decay=float(section.get("weight_decay", TrainConfig.weight_decay)),
-                       lr_min=float(section.get("lr_min", TrainConfig.lr_min)),
-                       batch_size=int(section["batch_size"]),
-                       seed=int(section.get("seed", TrainConfig.seed)),
-                       device=str(model_section["device"]), bf16=bool(model_section["bf16"]),
-                       workers=int(section.get("workers", TrainConfig.workers)),
-                       pin_memory=bool(section.get("pin_memory", TrainConfig.pin_memory)),
-                       normalize_on_device=bool(section.get("normalize_on_device",
-                                                            TrainConfig.normalize_on_device)))
-
-
-def as_dict(cfg: TrainConfig) -> dict:
-    return asdict(cfg)
+def train_config(section: dict, model_section: dict, seed: int | None = None) -> TrainConfig:
+    """TrainConfig from a complete teacher:/student: section plus the device switches of a
+    complete `model:` section; `seed` (a student's, from its run) overrides the section's."""
+    values = {**section, "device": str(model_section["device"]), "bf16": bool(model_section["bf16"])}
+    if seed is not None:
+        values["seed"] = int(seed)
+    return typed(TrainConfig, values)

@@ -12,6 +12,7 @@ from snakemake.io import expand
 # parsing the workflow (every dry run) stays quick.
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from vicokd import experiments as grid
+from vicokd.config import without_speed_keys
 from vicokd.errors import VicokdError
 
 try:
@@ -43,6 +44,31 @@ wildcard_constraints:
 DATA_PRIORITY = 10
 
 
+def params_of(section, drop=()):
+    """A rule's params of one config section: every key that changes results, i.e. all but the
+    speed keys the schema marks `x-speed` (threads, loader workers, caches, device placement;
+    jobs read those from the config: vicokd.runner.job_sections) and `drop` (keys the rule's
+    code does not read). So changing a speed option, or a key of another rule, reruns nothing."""
+    values = without_speed_keys(section, config[section])
+    return dict(sorted((k, v) for k, v in values.items() if k not in drop))
+
+
+# --- paths: one home's artifacts, logs and timings (names from vicokd.experiments.HOME_FILES)
+
+
+def home_path(name, env="{env}"):
+    """results/{env}/<file> of a home's artifact `name` ("frames", "split", ...)."""
+    return grid.home_file(env, name)
+
+
+def home_log(stage, env="{env}"):
+    return f"logs/{env}/{stage}.log"
+
+
+def home_benchmark(stage, env="{env}"):
+    return f"benchmarks/results/{env}/{stage}.tsv"
+
+
 def home_root(env):
     """The folder one home's annotation files, split files and videos are relative to:
     dataset.root, or root/home_dirs[env] when the homes are folders of their own (as the
@@ -61,16 +87,48 @@ def annotation_path(env):
     return os.path.join(home_root(env), rel)
 
 
+def annotation_paths(env):
+    """The annotation files of one home, always as a list."""
+    paths = annotation_path(env)
+    return paths if isinstance(paths, list) else [paths]
+
+
+def split_file_paths(env):
+    """{"train": path, "test": path} of a home's official split files (split.files, relative to
+    the home's folder), or None when the home is split by iterative stratification."""
+    files = (config["split"].get("files") or {}).get(env)
+    if not files:
+        return None
+    return {half: os.path.join(home_root(env), files[half]) for half in ("train", "test")}
+
+
+def id_list_paths(env):
+    """The official split files of a home that are plain-text id lists (.txt, MM-Office's
+    split_train.txt / split_test.txt): they also choose which clips the home has."""
+    files = split_file_paths(env) or {}
+    return [path for path in files.values() if path.lower().endswith(".txt")]
+
+
+def existing(paths):
+    """The paths that exist: a missing file is then named in one line by the job that reads
+    it, not by Snakemake's MissingInputException."""
+    return [p for p in paths if os.path.exists(p)]
+
+
 def split_inputs(wildcards):
     """The manifest and labels of one home, and its official split files when split.files
     names them (relative to the home's folder, home_root); else the split is made by iterative stratification."""
-    inputs = {"manifest": f"results/{wildcards.env}/manifest.json",
-              "labels": f"results/{wildcards.env}/labels.h5"}
-    files = (config["split"].get("files") or {}).get(wildcards.env)
-    if files:
-        inputs |= {f"{half}_file": os.path.join(home_root(wildcards.env), files[half])
-                   for half in ("train", "test")}
+    inputs = {"manifest": home_path("manifest", wildcards.env),
+              "labels": home_path("labels", wildcards.env)}
+    files = split_file_paths(wildcards.env)
+    if files:   # the job names a missing one (split_files)
+        inputs |= {f"{half}_file": path for half, path in files.items() if os.path.exists(path)}
     return inputs
+
+
+def split_files(wildcards):
+    """The official split files of a home, missing or not ({"train", "test"}), or None."""
+    return split_file_paths(wildcards.env)
 
 
 def synthetic_home_dir(env):
@@ -80,28 +138,37 @@ def synthetic_home_dir(env):
 
 @functools.lru_cache(maxsize=None)
 def recordings(env):
-    """The recordings the annotation file of a real home names (paths); none when the file
-    cannot be read, so that the manifest job says why in one line."""
-    from vicokd.data.annotations import read_annotation_files
+    """The recordings the annotation files of a real home name (paths: its videos and separate
+    audio files); none when they cannot be read, so that the manifest job says why in one line."""
+    from vicokd.data.annotations import read_home
 
-    dataset = config["dataset"]
     try:
-        sequences = read_annotation_files(annotation_path(env), dataset["format"],
-                                          dataset["classes"], dataset["view_pattern"])
+        sequences = read_home(annotation_paths(env), config["dataset"], home_root(env),
+                              existing(id_list_paths(env)) or None)
     except VicokdError:
         return ()
-    return tuple(os.path.join(home_root(env), view) for seq in sequences for view in seq.views)
+    return tuple(os.path.join(home_root(env), f) for seq in sequences
+                 for f in [*seq.views, *seq.audio])
 
 
 def manifest_inputs(wildcards):
-    """The annotation file and the videos it names: the generated folder of a synthetic home,
-    or the recordings of a real one (those that exist: the job names a missing one)."""
-    inputs = {"annotations": annotation_path(wildcards.env)}
+    """The annotation files (and the id lists that choose a home's clips) and the videos they
+    name: the generated folder of a synthetic home, or the recordings of a real one (those that
+    exist: the job names a missing one)."""
+    env = wildcards.env
+    inputs = {"annotations": existing(annotation_paths(env)), "id_lists": existing(id_list_paths(env))}
     if IS_SYNTHETIC:
-        inputs["videos"] = os.path.join(synthetic_home_dir(wildcards.env), "videos")
+        inputs["annotations"] = annotation_path(env)
+        inputs["videos"] = os.path.join(synthetic_home_dir(env), "videos")
     else:
-        inputs["videos"] = [path for path in recordings(wildcards.env) if os.path.exists(path)]
+        inputs["videos"] = existing(recordings(env))
     return inputs
+
+
+def manifest_files(wildcards):
+    """What the manifest job reads, missing or not (it names a missing one in one line, with
+    the files its folder has): {"annotations": [...], "id_lists": [...]}."""
+    return {"annotations": annotation_paths(wildcards.env), "id_lists": id_list_paths(wildcards.env)}
 
 
 def recording_stamps(wildcards):
@@ -117,9 +184,14 @@ def recording_stamps(wildcards):
     return stamps
 
 
+def results_file(name):
+    """results/<name>: the tables, figures and report of the whole grid."""
+    return f"{grid.RESULTS}/{name}"
+
+
 def all_targets():
     """What `snakemake` with no target builds: the report, which needs every table and figure."""
-    return ["results/report.html"]
+    return [results_file("report.html")]
 
 
 # --- masks (workflow/rules/masks.smk)
@@ -131,7 +203,7 @@ def masks_inputs(wildcards):
     """The frames of one home and the YOLO weights the masks use: the configured file, or the
     bootstrap detector's. A configured file that does not exist (or a bootstrap detector without
     the synthetic homes' true boxes) is left out, so that the job says so in one line."""
-    inputs = {"frames": f"results/{wildcards.env}/frames.h5"}
+    inputs = {"frames": home_path("frames", wildcards.env)}
     weights = config["masks"]["weights"]
     if weights:
         if os.path.exists(weights):
@@ -157,7 +229,7 @@ def training_gpus():
 
 def masks_input(env, backbone, method=None):
     """{"masks": masks.h5} for the runs that read the human masks (grid.reads_masks), else {}."""
-    return {"masks": f"results/{env}/masks.h5"} if grid.reads_masks(backbone, method) else {}
+    return {"masks": home_path("masks", env)} if grid.reads_masks(backbone, method) else {}
 
 
 # A student run's name, as wildcards.
@@ -185,54 +257,62 @@ def run_benchmark(run):
 
 # model.encoders: frozen -> the models train on the features stage's cached encoder outputs,
 # which stand for frames.h5 and audio.h5; finetune -> on the decoded frames and fbank.
-FROZEN_ENCODERS = config["model"].get("encoders", "finetune") == "frozen"
-# The model: keys the features stage reads (vicokd.runs.features.ENCODER_KEYS).
-ENCODER_KEYS = ("image_size", "patch_size", "hidden_size", "vit", "ast", "audio_encoder",
-                "features", "normalize")
+FROZEN_ENCODERS = config["model"]["encoders"] == "frozen"
+
+
+# dataset.require_audio: false -- recordings without audio: no audio.h5 (nor audio features) is
+# made, so the teacher and the distilling students have none to read and stop at once, saying
+# in one line what to change (vicokd.data.dataset.require_audio); the plain students run.
+HAS_AUDIO = bool(config["dataset"]["require_audio"])
+if not HAS_AUDIO:
+    print("vicokd: note: dataset.require_audio is false: the teachers and the distilling "
+          "students need audio and will stop; the non-distilled students (method student) run",
+          file=sys.stderr)
 
 
 def encoder_inputs(env, audio=True):
-    """What the models read as pictures (and sound): features.h5, or frames.h5 and audio.h5."""
-    if FROZEN_ENCODERS:
-        inputs = {"frames": f"results/{env}/features.h5"}
-        return inputs | ({"audio": f"results/{env}/features.h5"} if audio else {})
-    inputs = {"frames": f"results/{env}/frames.h5"}
-    return inputs | ({"audio": f"results/{env}/audio.h5"} if audio else {})
+    """What the models read as pictures (and sound): features.h5, or frames.h5 and audio.h5
+    (no sound when the data has no audio, dataset.require_audio: false)."""
+    picture, sound = ("features", "features") if FROZEN_ENCODERS else ("frames", "audio")
+    audio = audio and HAS_AUDIO
+    return {"frames": home_path(picture, env)} | ({"audio": home_path(sound, env)} if audio else {})
 
 
 def features_inputs(wildcards):
     """frames.h5, the split (the whitening is fitted on the train half) and, when the data has
     audio, audio.h5; never labels.h5: the features are label-free."""
     env = wildcards.env
-    inputs = {"frames": f"results/{env}/frames.h5", "split": f"results/{env}/split.json"}
-    if config["dataset"].get("require_audio", True):
-        inputs["audio"] = f"results/{env}/audio.h5"
+    inputs = {"frames": home_path("frames", env), "split": home_path("split", env)}
+    if HAS_AUDIO:
+        inputs["audio"] = home_path("audio", env)
     return inputs
+
+
+def labelled_inputs(env):
+    """The labels and the split of one home: what every training run reads beside its inputs."""
+    return {"labels": home_path("labels", env), "split": home_path("split", env)}
 
 
 def teacher_inputs(wildcards):
     """Data of one home, with the masks only when the backbone reads them."""
     env = wildcards.env
-    inputs = encoder_inputs(env) | {"labels": f"results/{env}/labels.h5",
-                                    "split": f"results/{env}/split.json"}
-    return inputs | masks_input(env, wildcards.backbone)
+    return encoder_inputs(env) | labelled_inputs(env) | masks_input(env, wildcards.backbone)
 
 
 def teacher_vc_inputs(wildcards):
+    """The teacher's data and the masks (its view consistency reads them)."""
     env = wildcards.env
-    return encoder_inputs(env) | {"labels": f"results/{env}/labels.h5",
-                                  "masks": f"results/{env}/masks.h5",
-                                  "split": f"results/{env}/split.json"}
+    return (encoder_inputs(env) | labelled_inputs(env)
+            | masks_input(env, wildcards.backbone, grid.TEACHER_VC))
 
 
 def probe_inputs(wildcards):
     """The artifacts the models read, audio.h5 only when the data has audio
     (dataset.require_audio): without it the probe reads the picture only."""
     env = wildcards.env
-    inputs = {"frames": f"results/{env}/frames.h5", "labels": f"results/{env}/labels.h5",
-              "split": f"results/{env}/split.json"}
+    inputs = {"frames": home_path("frames", env)} | labelled_inputs(env)
     if config["dataset"]["require_audio"]:
-        inputs["audio"] = f"results/{env}/audio.h5"
+        inputs["audio"] = home_path("audio", env)
     return inputs
 
 
@@ -244,13 +324,23 @@ def probe_files():
 # --- students (workflow/rules/train.smk)
 
 
+def student_params(wildcards):
+    """The `student:` keys a student's run reads: the weights of its method's terms only, and
+    tau only when it distills logits; so changing `weights.vc` reruns the VC methods alone."""
+    terms = grid.get_method(wildcards.method).terms
+    values = params_of("student", drop=("weights", "tau"))
+    values["weights"] = {t: w for t, w in config["student"]["weights"].items() if t in terms}
+    if "ld" in terms:
+        values["tau"] = config["student"]["tau"]
+    return dict(sorted(values.items()))
+
+
 def student_inputs(wildcards):
     """Data of one home; the masks when the backbone or method reads them; audio.h5 and the
     teacher's model.pt when the method distills."""
     env = wildcards.env
     distills = grid.reads_teacher(wildcards.method)
-    inputs = encoder_inputs(env, audio=distills) | {"labels": f"results/{env}/labels.h5",
-                                                    "split": f"results/{env}/split.json"}
+    inputs = encoder_inputs(env, audio=distills) | labelled_inputs(env)
     inputs |= masks_input(env, wildcards.backbone, wildcards.method)
     if distills:
         inputs["teacher"] = grid.run_file(grid.run_id(env, wildcards.backbone, grid.TEACHER),
@@ -285,6 +375,5 @@ def table4_run_ids():
     return grid.table4_runs(HOMES, ABLATIONS, SUPERVISIONS, TABLE_SEED)
 
 
-def report_run_ids():
-    """Every run any table shows, once."""
-    return sorted(set(table1_run_ids() + table2_run_ids() + table3_run_ids() + table4_run_ids()))
+def figure3_run_ids():
+    return grid.figure3_runs(HOMES, SUPERVISIONS, TABLE_SEED)

@@ -12,16 +12,16 @@ if IS_SYNTHETIC:
             stats=os.path.join(DATA_ROOT, "{env}", "synthetic_stats.json"),
             videos=directory(os.path.join(DATA_ROOT, "{env}", "videos")),
         params:
-            synthetic=config["synthetic"],
+            synthetic=params_of("synthetic"),
             classes=config["dataset"]["classes"],
         threads: config["synthetic"]["workers"]
         priority: DATA_PRIORITY
         conda:
             CONDA_ENV,
         log:
-            "logs/{env}/synthesize.log",
+            home_log("synthesize"),
         benchmark:
-            "benchmarks/results/{env}/synthesize.tsv"
+            home_benchmark("synthesize")
         script:
             "../../scripts/synthesize.py"
 
@@ -35,71 +35,72 @@ rule manifest:
     input:
         unpack(manifest_inputs),
     output:
-        "results/{env}/manifest.json",
+        home_path("manifest"),
     params:
-        dataset=config["dataset"],
+        dataset=params_of("dataset"),
+        files=manifest_files,
         recordings=recording_stamps,
     priority: DATA_PRIORITY
     conda:
         CONDA_ENV,
     log:
-        "logs/{env}/manifest.log",
+        home_log("manifest"),
     script:
         "../../scripts/manifest.py"
 
 
 rule decode:
     input:
-        manifest="results/{env}/manifest.json",
+        manifest=home_path("manifest"),
     output:
-        "results/{env}/frames.h5",
+        home_path("frames"),
     params:
-        decode=config["decode"],
+        decode=params_of("decode"),
     threads: 1
     priority: DATA_PRIORITY
     conda:
         CONDA_ENV,
     log:
-        "logs/{env}/decode.log",
+        home_log("decode"),
     benchmark:
-        "benchmarks/results/{env}/decode.tsv"
+        home_benchmark("decode")
     script:
         "../../scripts/decode.py"
 
 
 rule spectrogram:
     input:
-        manifest="results/{env}/manifest.json",
+        manifest=home_path("manifest"),
     output:
-        "results/{env}/audio.h5",
+        home_path("audio"),
     params:
-        audio=config["audio"],
-        decode=config["decode"],
+        audio=params_of("audio"),
+        decode=params_of("decode"),
     threads: 1
     priority: DATA_PRIORITY
     conda:
         CONDA_ENV,
     log:
-        "logs/{env}/spectrogram.log",
+        home_log("spectrogram"),
     benchmark:
-        "benchmarks/results/{env}/spectrogram.tsv"
+        home_benchmark("spectrogram")
     script:
         "../../scripts/spectrogram.py"
 
 
 rule labels:
     input:
-        manifest="results/{env}/manifest.json",
+        manifest=home_path("manifest"),
     output:
-        "results/{env}/labels.h5",
+        home_path("labels"),
     params:
-        decode=config["decode"],
-        labels=config["labels"],
+        decode=params_of("decode"),
+        labels=params_of("labels"),
     priority: DATA_PRIORITY
     conda:
         CONDA_ENV,
     log:
-        "logs/{env}/labels.log",
+        home_log("labels"),
     script:
         "../../scripts/labels.py"
 
@@ -108,14 +109,16 @@ rule split:
     input:
         unpack(split_inputs),
     output:
-        "results/{env}/split.json",
+        home_path("split"),
     params:
-        split=config["split"],
-        view_pattern=config["dataset"]["view_pattern"],
+        split=params_of("split"),
+        files=split_files,
+        # a dict, not a plain string: Snakemake would read a {n} quantifier as a wildcard
+        dataset={"view_pattern": config["dataset"]["view_pattern"]},
     priority: DATA_PRIORITY
     conda:
         CONDA_ENV,
     log:
-        "logs/{env}/split.log",
+        home_log("split"),
     script:
         "../../scripts/split.py"

@@ -9,15 +9,15 @@ if IS_SYNTHETIC and not config["masks"]["weights"]:
 
     rule detector:
         input:
-            frames=expand("results/{env}/frames.h5", env=HOMES),
-            split=expand("results/{env}/split.json", env=HOMES),
+            frames=[home_path("frames", env) for env in HOMES],
+            split=[home_path("split", env) for env in HOMES],
             boxes=[true_boxes_path(env) for env in HOMES],
         output:
             weights=DETECTOR_WEIGHTS,
             metrics="results/detector/metrics.json",
         params:
-            detector=config["detector"],
-            decode=config["decode"],
+            detector=params_of("detector"),
+            decode=params_of("decode"),
             homes=HOMES,
         # One thread: on a CPU, two torch threads trained it no faster (user time = wall
         # time), and the training jobs that do not read the masks use the other cores
@@ -42,9 +42,9 @@ rule masks:
     input:
         unpack(masks_inputs),
     output:
-        masks="results/{env}/masks.h5",
+        masks=home_path("masks"),
     params:
-        masks=config["masks"],
+        masks=params_of("masks"),
     # YOLO inference on a CPU kept ~0.9 of one core busy with 2 threads (benchmark mean_load):
     # one thread per home lets both homes run side by side (SLURM: the profile's set-threads).
     threads: 1
@@ -54,9 +54,9 @@ rule masks:
     conda:
         CONDA_ENV,
     log:
-        "logs/{env}/masks.log",
+        home_log("masks"),
     benchmark:
-        "benchmarks/results/{env}/masks.tsv"
+        home_benchmark("masks")
     script:
         "../../scripts/masks.py"
 
@@ -65,16 +65,16 @@ if IS_SYNTHETIC:
 
     rule masks_quality:
         input:
-            masks="results/{env}/masks.h5",
-            split="results/{env}/split.json",
+            masks=home_path("masks"),
+            split=home_path("split"),
             boxes=lambda wildcards: true_boxes_path(wildcards.env),
         output:
-            "results/{env}/masks_quality.json",
+            home_path("masks_quality"),
         params:
-            decode=config["decode"],
+            decode=params_of("decode"),
         conda:
             CONDA_ENV,
         log:
-            "logs/{env}/masks_quality.log",
+            home_log("masks_quality"),
         script:
             "../../scripts/masks_quality.py"

@@ -1,8 +1,10 @@
 # Tables, figures and the HTML report, from the training runs' metrics and curves and each home's
 # linear probe (results/{env}/probe.json, the yardstick rows of Table 1 and the line in Figure 3).
 # Light rules (seconds): localrules, no benchmark. Inputs are the runs each table shows (the
-# *_run_ids helpers in common.smk); the logic is in src/vicokd/report/: tables.py (table1 ...
-# table4, one entry that the rule name steers), figures.py (figure3), page.py (report).
+# *_run_ids helpers in common.smk); the logic is in src/vicokd/report/: a module per rule
+# (table1.py ... table4.py, figures.py for figure3, page.py for report), the long tables in
+# tables.py. The report reads the tables and figures these rules wrote. `report()` gives each
+# table and figure a caption for `snakemake --report report.zip` (workflow/report/).
 
 
 localrules:
@@ -14,19 +16,32 @@ localrules:
     report,
 
 
+REPORT_CAPTIONS = os.path.join(workflow.basedir, "workflow", "report")
+
+
+def captioned(path, caption, category):
+    """An output that `snakemake --report` shows, with workflow/report/<caption>.rst."""
+    return report(path, caption=os.path.join(REPORT_CAPTIONS, f"{caption}.rst"), category=category)
+
+
+def table_params():
+    """What every table and figure rule reads of the config."""
+    return dict(experiments=config["experiments"], data_format=config["dataset"]["format"],
+                seed=TABLE_SEED)
+
+
 rule table1:
     input:
         metrics=run_files(table1_run_ids()),
         probes=probe_files(),
     output:
-        csv="results/table1.csv",
-        md="results/table1.md",
-        frame_csv="results/table1_frame_map.csv",
-        frame_md="results/table1_frame_map.md",
+        csv=captioned(results_file("table1.csv"), "table1", "Tables"),
+        md=results_file("table1.md"),
+        frame_csv=captioned(results_file("table1_frame_map.csv"), "table1_frame", "Tables"),
+        frame_md=results_file("table1_frame_map.md"),
+        best_epoch_csv=results_file("table1_best_epoch_map.csv"),
     params:
-        experiments=config["experiments"],
-        data_format=config["dataset"]["format"],
-        seed=TABLE_SEED,
+        **table_params(),
     conda:
         CONDA_ENV,
     log:
@@ -39,12 +54,10 @@ rule table2:
     input:
         metrics=run_files(table2_run_ids()),
     output:
-        csv="results/table2.csv",
-        md="results/table2.md",
+        csv=captioned(results_file("table2.csv"), "table2", "Tables"),
+        md=results_file("table2.md"),
     params:
-        experiments=config["experiments"],
-        data_format=config["dataset"]["format"],
-        seed=TABLE_SEED,
+        **table_params(),
     conda:
         CONDA_ENV,
     log:
@@ -57,12 +70,10 @@ rule table3:
     input:
         metrics=run_files(table3_run_ids()),
     output:
-        csv="results/table3.csv",
-        md="results/table3.md",
+        csv=captioned(results_file("table3.csv"), "table3", "Tables"),
+        md=results_file("table3.md"),
     params:
-        experiments=config["experiments"],
-        data_format=config["dataset"]["format"],
-        seed=TABLE_SEED,
+        **table_params(),
     conda:
         CONDA_ENV,
     log:
@@ -75,12 +86,10 @@ rule table4:
     input:
         metrics=run_files(table4_run_ids()),
     output:
-        csv="results/table4.csv",
-        md="results/table4.md",
+        csv=captioned(results_file("table4.csv"), "table4", "Tables"),
+        md=results_file("table4.md"),
     params:
-        experiments=config["experiments"],
-        data_format=config["dataset"]["format"],
-        seed=TABLE_SEED,
+        **table_params(),
     conda:
         CONDA_ENV,
     log:
@@ -91,16 +100,14 @@ rule table4:
 
 rule figure3:
     input:
-        curves=run_files(grid.figure3_runs(HOMES, SUPERVISIONS, TABLE_SEED), grid.RUN_OUTPUTS["curve"]),
-        metrics=run_files(grid.figure3_runs(HOMES, SUPERVISIONS, TABLE_SEED)),
+        curves=run_files(figure3_run_ids(), grid.RUN_OUTPUTS["curve"]),
+        metrics=run_files(figure3_run_ids()),
         probes=probe_files(),
     output:
-        png="results/figure3.png",
-        frame_png="results/figure3_frame_map.png",
+        png=captioned(results_file("figure3.png"), "figure3", "Figures"),
+        frame_png=captioned(results_file("figure3_frame_map.png"), "figure3_frame", "Figures"),
     params:
-        experiments=config["experiments"],
-        data_format=config["dataset"]["format"],
-        seed=TABLE_SEED,
+        **table_params(),
     conda:
         CONDA_ENV,
     log:
@@ -109,25 +116,26 @@ rule figure3:
         "../../scripts/figure3.py"
 
 
-# The report prints the config that made the results, so it takes those sections (and only
-# reruns, in about a second, when one of them changes, as the runs it shows do anyway).
+# The report prints the config that made the results: the sections' keys that change results
+# (params_of; a speed option reruns nothing, not even this page).
 rule report:
     input:
-        tables=rules.table1.output + rules.table2.output + rules.table3.output + rules.table4.output,
+        table1=rules.table1.output.csv,
+        table1_frame=rules.table1.output.frame_csv,
+        table1_best_epoch=rules.table1.output.best_epoch_csv,
+        table2=rules.table2.output.csv,
+        table3=rules.table3.output.csv,
+        table4=rules.table4.output.csv,
         figure3=rules.figure3.output.png,
         figure3_frame=rules.figure3.output.frame_png,
-        metrics=run_files(report_run_ids()),
-        probes=probe_files(),
         reference=PAPER_REFERENCE,
     output:
-        "results/report.html",
+        results_file("report.html"),
     params:
-        experiments=config["experiments"],
-        data_format=config["dataset"]["format"],
-        seed=TABLE_SEED,
+        **table_params(),
         benchmarks="benchmarks/results",
         config_sections={
-            k: config[k]
+            k: params_of(k)
             for k in ("dataset", "synthetic", "decode", "audio", "masks", "detector", "split",
                       "model", "teacher", "student", "experiments")
             if k in config

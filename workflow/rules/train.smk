@@ -12,18 +12,18 @@ rule features:
     input:
         unpack(features_inputs),
     output:
-        features="results/{env}/features.h5",
-        encoders=directory("results/{env}/encoders"),
+        features=home_path("features"),
+        encoders=directory(home_path("encoders")),
     params:
-        model={k: config["model"][k] for k in ENCODER_KEYS if k in config["model"]},
+        model={k: v for k, v in params_of("model").items() if k in grid.ENCODER_KEYS},
     threads: 2
     priority: DATA_PRIORITY
     conda:
         CONDA_ENV
     log:
-        "logs/{env}/features.log",
+        home_log("features"),
     benchmark:
-        "benchmarks/results/{env}/features.tsv"
+        home_benchmark("features")
     script:
         "../../scripts/features.py"
 
@@ -34,8 +34,8 @@ rule teacher:
     output:
         **run_outputs(grid.TEACHER),
     params:
-        model=config["model"],
-        teacher=config["teacher"],
+        model=params_of("model"),
+        teacher=params_of("teacher", drop=("vc_weight",)),
     threads: config["teacher"]["threads"]
     resources:
         gpu=training_gpus(),
@@ -51,15 +51,17 @@ rule teacher:
 
 # Students: one visual-only student per home, backbone, method, supervision and seed. Only the
 # distilling methods read the teacher and audio.h5 (see student_inputs), so the non-distilled
-# student also runs on data without audio (dataset.require_audio: false).
+# student also runs on data without audio (dataset.require_audio: false). Params hold only the
+# keys a run reads (student_params): changing a speed option (threads, workers, cache...)
+# reruns no training job; the jobs read those from the config (vicokd.runner.job_sections).
 rule student:
     input:
         unpack(student_inputs),
     output:
         **run_outputs(STUDENT_RUN),
     params:
-        model=config["model"],
-        student=config["student"],
+        model=params_of("model"),
+        student=student_params,
         method=lambda wildcards: wildcards.method,
         supervision=lambda wildcards: wildcards.supervision,
         seed=lambda wildcards: int(wildcards.seed),
@@ -83,8 +85,8 @@ rule teacher_vc:
     output:
         **run_outputs(grid.TEACHER_VC),
     params:
-        model=config["model"],
-        teacher=config["teacher"],
+        model=params_of("model"),
+        teacher=params_of("teacher"),
     threads: config["teacher"]["threads"]
     resources:
         gpu=training_gpus(),
@@ -110,8 +112,8 @@ rule probe:
     conda:
         CONDA_ENV
     log:
-        "logs/{env}/probe.log",
+        home_log("probe"),
     benchmark:
-        "benchmarks/results/{env}/probe.tsv"
+        home_benchmark("probe")
     script:
         "../../scripts/probe.py"

@@ -1,12 +1,31 @@
 """Annotation readers: MultiSensor-Home JSON and ActivityNet-style JSON, to one form.
 
 Both give a list of `SequenceAnnotation`: the sequence id, its view files (relative to the
-dataset root) and its labelled segments. The synthetic generator writes the MultiSensor-Home
-format, so real and embedded data take the same path from here on.
+dataset root), its labelled segments and its clip labels (labels given without times). The
+synthetic generator writes the MultiSensor-Home format, so real and embedded data take the same
+path from here on.
+
+- **Weak labels.** An ActivityNet-style annotation with `"segment": null` (or a MultiSensor-Home
+  trick without `start` and `end`) says that the clip shows the class somewhere, not when. Such a
+  label is a clip label; a sequence with any clip label has no frame labels (its other classes'
+  frames cannot be told from its unlabelled ones), only sequence labels.
+- **ActivityNet-style ids are clips.** Each entry of the `database` is one sequence by default
+  (MM-Office's `recid000_0` / `recid000_1`, `recid008_front` / `recid008_back` are the two
+  halves of a recording: two clips with their own labels). `dataset.view_pattern` may group
+  entries as the views of one sequence; entries it would pool whose annotations differ are
+  refused, as they cannot be views of one clip.
+- **Views as the camera files of a clip** (`dataset.clip_files`, MM-Office as its authors publish
+  it): an entry without a `path` takes as its views every file under the home's folder that a
+  `video` pattern matches with `{clip}` set to its id, sorted by path, and as its audio every
+  file an `audio` pattern matches (`resolve_clip_files`).
+- **Id lists.** A split file whose name ends in `.txt` lists sequence ids, one a line
+  (`read_id_list`).
 """
 
 from __future__ import annotations
 
+import glob
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +47,30 @@ class SequenceAnnotation:
     views: list[str]                      # file paths relative to the dataset root, in view order
     segments: list[Segment] = field(default_factory=list)
     view_names: list[str] = field(default_factory=list)
+    clip_labels: list[str] = field(default_factory=list)   # labels without times (weak)
+    audio: list[str] = field(default_factory=list)   # separate audio files (microphones), if any
+    named_files: bool = True              # False: the entry names no file ({id}.mp4 assumed)
+
+    @property
+    def has_frame_labels(self) -> bool:
+        """Whether every label of the sequence has its times (so frame labels can be made)."""
+        return not self.clip_labels
+
+
+# Characters an id may not hold: "/" nests HDF5 groups (every artifact keeps one group per id).
+FORBIDDEN_ID_CHARS = "/"
+
+
+def check_sequence_id(path, seq_id: str) -> None:
+    """A sequence id that can name an HDF5 group and a line of a split file, else one line."""
+    if not seq_id or seq_id in (".", "..") or seq_id != seq_id.strip():
+        raise VicokdError(f"{path}: sequence id {seq_id!r} is empty, '.' or '..', or has "
+                          "leading or trailing spaces")
+    bad = [c for c in FORBIDDEN_ID_CHARS if c in seq_id]
+    if bad or "\n" in seq_id:
+        raise VicokdError(f"{path}: sequence id {seq_id!r} contains '/' or a line break, which "
+                          "the HDF5 artifacts cannot hold in a group name; rename the entry "
+                          "(or give it an 'id' field without '/')")
 
 
 def read_annotations(path: str | Path, fmt: str, classes: list[str],
@@ -38,18 +81,19 @@ def read_annotations(path: str | Path, fmt: str, classes: list[str],
     if fmt in ("multisensor_home", "synthetic"):
         sequences = _read_multisensor_home(path, data)
     elif fmt == "activitynet":
-        sequences = _read_activitynet(path, data, view_pattern or r"^(?P<seq>.+)_(?P<view>[^_]+)$")
+        sequences = _read_activitynet(path, data, view_pattern)
     else:
         raise VicokdError(f"{path}: unknown annotation format '{fmt}'")
     known = set(classes)
     ids = set()
     for seq in sequences:
+        check_sequence_id(path, seq.id)
         if seq.id in ids:
             raise VicokdError(f"{path}: sequence id '{seq.id}' appears twice")
         ids.add(seq.id)
-        for seg in seq.segments:
-            if seg.label not in known:
-                raise VicokdError(f"{path}: sequence '{seq.id}' has label '{seg.label}', "
+        for label in [s.label for s in seq.segments] + seq.clip_labels:
+            if label not in known:
+                raise VicokdError(f"{path}: sequence '{seq.id}' has label '{label}', "
                                   f"which is not in dataset.classes")
     if not sequences:
         raise VicokdError(f"{path}: no sequences in the annotation file")
@@ -71,6 +115,176 @@ def read_annotation_files(paths, fmt: str, classes: list[str],
     return out
 
 
+def read_home(paths, dataset: dict, root: str | Path,
+              id_lists: list | None = None) -> list[SequenceAnnotation]:
+    """The sequences of one home as the manifest takes them: its annotation files read
+    (`dataset`: format, classes, view_pattern), restricted to the ids of `id_lists` (plain-text
+    split files) when given, with the views of each clip found on disk when `dataset.clip_files`
+    names video patterns. Entries no list names are left out (the returned list says which
+    through its length; the caller logs it)."""
+    sequences = read_annotation_files(paths, dataset["format"], list(dataset["classes"]),
+                                      dataset.get("view_pattern"))
+    if id_lists:
+        sequences = restrict_to_lists(sequences, id_lists, paths)
+    clip_files = dataset.get("clip_files") or {}
+    if clip_files.get("video"):
+        sequences = resolve_clip_files(sequences, root, clip_files["video"],
+                                       clip_files.get("audio") or [])
+    return sequences
+
+
+def restrict_to_lists(sequences: list[SequenceAnnotation], id_lists, annotations
+                      ) -> list[SequenceAnnotation]:
+    """The sequences named by the id lists (files), in the annotations' order; an id that the
+    annotations lack is one line naming the list."""
+    by_id = {s.id: s for s in sequences}
+    named: set[str] = set()
+    for path in id_lists:
+        for seq_id in read_id_list(path):
+            if seq_id not in by_id:
+                shown = annotations if isinstance(annotations, (str, Path)) else \
+                    ", ".join(str(a) for a in annotations)
+                raise VicokdError(f"{path}: clip '{seq_id}' is not in the annotations ({shown})")
+            named.add(seq_id)
+    return [s for s in sequences if s.id in named]
+
+
+def read_id_list(path: str | Path) -> list[str]:
+    """The sequence ids of a plain-text list (MM-Office's split_train.txt): one a line,
+    surrounding spaces and blank lines ignored; a repeated id is one line."""
+    path = Path(path)
+    if not path.is_file():
+        raise VicokdError(f"{path}: file not found")
+    try:
+        lines = path.read_text().splitlines()
+    except UnicodeDecodeError:
+        raise VicokdError(f"{path}: not a text file of sequence ids") from None
+    ids, seen = [], set()
+    for number, line in enumerate(lines, 1):
+        seq_id = line.strip()
+        if not seq_id:
+            continue
+        if seq_id in seen:
+            raise VicokdError(f"{path}: sequence id '{seq_id}' appears twice (line {number})")
+        check_sequence_id(f"{path}:{number}", seq_id)
+        seen.add(seq_id)
+        ids.append(seq_id)
+    if not ids:
+        raise VicokdError(f"{path}: lists no sequence id")
+    return ids
+
+
+def is_id_list(path: str | Path) -> bool:
+    """Whether a split file is a plain-text id list (by its name) rather than annotations."""
+    return str(path).lower().endswith(".txt")
+
+
+# --- the camera (and microphone) files of a clip ------------------------------------------------
+
+CLIP = "{clip}"
+
+
+def _check_pattern(pattern: str) -> None:
+    if pattern.count(CLIP) != 1:
+        raise VicokdError(f"config dataset.clip_files: pattern '{pattern}' must hold '{CLIP}' "
+                          "exactly once")
+    if os.path.isabs(pattern) or ".." in Path(pattern).parts:
+        raise VicokdError(f"config dataset.clip_files: pattern '{pattern}' must be relative to "
+                          "the home's folder")
+
+
+def _candidates(root: str, pattern: str) -> tuple[str, ...]:
+    """Every file under `root` that `pattern` matches with {clip} as a wildcard (one listing
+    per pattern, not per clip), relative to root, sorted."""
+    wild = glob.escape(root) + "/" + pattern.replace(CLIP, "*")
+    return tuple(sorted(os.path.relpath(p, root) for p in glob.glob(wild) if os.path.isfile(p)))
+
+
+def clip_matches(root: str | Path, patterns: list[str], clip_ids: list[str]
+                 ) -> dict[str, list[tuple[str, str]]]:
+    """{clip id: [(pattern, file relative to root), ...]}: the files each pattern matches with
+    {clip} set to the id (glob rules: `*` stays within a folder), sorted by path."""
+    root = str(root)
+    found: dict[str, list[tuple[str, str]]] = {c: [] for c in clip_ids}
+    for pattern in patterns:
+        _check_pattern(pattern)
+        files = _candidates(root, pattern)
+        if not files:
+            continue
+        compiled: dict[str, re.Pattern] = {}
+        for clip in clip_ids:
+            hits = [f for f in files if clip in f]          # a cheap filter before the match
+            if not hits:
+                continue
+            rx = compiled.setdefault(
+                clip, re.compile(_translate(pattern.replace(CLIP, glob.escape(clip)))))
+            found[clip] += [(pattern, f) for f in hits if rx.fullmatch(f)]
+    return found
+
+
+def _translate(pattern: str) -> str:
+    """A glob pattern as a regular expression in which `*` and `?` never cross a '/'."""
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            j = pattern.find("]", i + 1)
+            if j < 0:
+                out.append(re.escape(c))
+            else:
+                body = pattern[i + 1:j]
+                if body.startswith("!"):
+                    body = "^" + body[1:]
+                out.append(f"[{body}]")
+                i = j
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)
+
+
+def _one_place(clip: str, hits: list[tuple[str, str]], kind: str) -> list[str]:
+    """The files of one clip from a single pattern: a clip found by two patterns (e.g. in both
+    train/ and test/) is ambiguous."""
+    patterns = sorted({p for p, _ in hits})
+    if len(patterns) > 1:
+        raise VicokdError(f"clip '{clip}': {kind} files under more than one of "
+                          f"dataset.clip_files.{kind} ({', '.join(patterns)}): "
+                          f"{', '.join(f for _, f in hits[:4])}; keep one copy")
+    return sorted(f for _, f in hits)
+
+
+def resolve_clip_files(sequences: list[SequenceAnnotation], root: str | Path,
+                       video_patterns: list[str], audio_patterns: list[str]
+                       ) -> list[SequenceAnnotation]:
+    """Each sequence whose entry named no file takes as its views the camera files that
+    `video_patterns` match for its id (sorted by path: MM-Office's
+    split{k}_id{sensor}_s{scene}_recid{r}_{half}.mp4 then sort by sensor index), and as its
+    audio the files that `audio_patterns` match (its microphones; none: no separate audio)."""
+    ids = [s.id for s in sequences]
+    videos = clip_matches(root, list(video_patterns), ids)
+    audio = clip_matches(root, list(audio_patterns), ids) if audio_patterns else {}
+    out = []
+    for seq in sequences:
+        if seq.named_files:
+            out.append(seq)
+            continue
+        files = _one_place(seq.id, videos[seq.id], "video")
+        if not files:
+            raise VicokdError(f"{root}: no camera file of clip '{seq.id}' (dataset.clip_files."
+                              f"video: {', '.join(video_patterns)})")
+        mics = _one_place(seq.id, audio.get(seq.id, []), "audio")
+        names = [Path(f).stem for f in files]
+        out.append(SequenceAnnotation(seq.id, files, seq.segments, names, seq.clip_labels, mics))
+    return out
+
+
+# --- the two formats ----------------------------------------------------------------------------
+
 def _number(path: Path, where: str, value) -> float:
     try:
         x = float(value)
@@ -90,13 +304,20 @@ def _segment(path: Path, where: str, label, start, end) -> Segment:
     return Segment(label, s, e)
 
 
+def _clip_label(path: Path, where: str, label) -> str:
+    if not isinstance(label, str):
+        raise VicokdError(f"{path}: {where} label is not a string ({label!r})")
+    return label
+
+
 def _view_key(key: str) -> int | None:
     m = re.fullmatch(r"video_url_(\d+)", key)
     return int(m.group(1)) if m else None
 
 
 def _read_multisensor_home(path: Path, data) -> list[SequenceAnnotation]:
-    """A JSON list; each entry has video_url_1..N and `tricks` [{labels: [name], start, end}]."""
+    """A JSON list; each entry has video_url_1..N and `tricks` [{labels: [name], start, end}]
+    (a trick with neither start nor end labels the clip without times)."""
     if not isinstance(data, list):
         raise VicokdError(f"{path}: malformed MultiSensor-Home annotations (expected a JSON list of sequences)")
     out = []
@@ -113,16 +334,24 @@ def _read_multisensor_home(path: Path, data) -> list[SequenceAnnotation]:
         tricks = entry.get("tricks", [])
         if not isinstance(tricks, list):
             raise VicokdError(f"{path}: malformed annotations, {where} 'tricks' is not a list")
-        segments = []
+        segments, clip_labels = [], []
         for j, trick in enumerate(tricks):
             if not isinstance(trick, dict) or "labels" not in trick:
                 raise VicokdError(f"{path}: malformed annotations, {where} trick {j} has no 'labels'")
             labels = trick["labels"] if isinstance(trick["labels"], list) else [trick["labels"]]
+            at = f"sequence '{seq_id}' trick {j}"
             for label in labels:
-                segments.append(_segment(path, f"sequence '{seq_id}' trick {j}", label,
-                                         trick.get("start"), trick.get("end")))
-        out.append(SequenceAnnotation(seq_id, [v for _, v in views], segments, [str(n) for n, _ in views]))
+                if trick.get("start") is None and trick.get("end") is None:
+                    clip_labels.append(_clip_label(path, at, label))
+                else:
+                    segments.append(_segment(path, at, label, trick.get("start"), trick.get("end")))
+        out.append(SequenceAnnotation(seq_id, [v for _, v in views], segments,
+                                      [str(n) for n, _ in views], _unique(clip_labels)))
     return out
+
+
+def _unique(labels: list[str]) -> list[str]:
+    return list(dict.fromkeys(labels))
 
 
 def _view_file(path: Path, item_id: str, item: dict) -> str:
@@ -136,37 +365,73 @@ def _view_file(path: Path, item_id: str, item: dict) -> str:
     return f"{item_id}.mp4"
 
 
-def _read_activitynet(path: Path, data, view_pattern: str) -> list[SequenceAnnotation]:
-    """`{"database": {id: {"subset", "annotations": [{"segment": [s, e], "label"}]}}}`, views grouped by id."""
+def _item_labels(path: Path, item_id: str, item: dict) -> tuple[list[Segment], list[str]]:
+    """The segments and the clip labels (`"segment": null`) of one ActivityNet-style entry."""
+    anns = item.get("annotations", [])
+    if not isinstance(anns, list):
+        raise VicokdError(f"{path}: malformed annotations, '{item_id}' annotations is not a list")
+    segments, clip_labels = [], []
+    for j, ann in enumerate(anns):
+        where = f"'{item_id}' annotation {j}"
+        if not isinstance(ann, dict):
+            raise VicokdError(f"{path}: malformed annotations, {where} is not an object")
+        seg = ann.get("segment")
+        if seg is None:
+            clip_labels.append(_clip_label(path, where, ann.get("label")))
+            continue
+        if not isinstance(seg, (list, tuple)) or len(seg) != 2:
+            raise VicokdError(f"{path}: malformed annotations, {where} segment is neither "
+                              f"[start, end] nor null ({seg!r})")
+        segments.append(_segment(path, where, ann.get("label"), seg[0], seg[1]))
+    return segments, _unique(clip_labels)
+
+
+def _read_activitynet(path: Path, data, view_pattern: str | None) -> list[SequenceAnnotation]:
+    """`{"database": {id: {"subset", "annotations": [{"segment": [s, e] | null, "label"}]}}}`:
+    one sequence per id, or per group of ids when `view_pattern` groups them as views."""
     if not isinstance(data, dict) or not isinstance(data.get("database"), dict):
         raise VicokdError(f"{path}: malformed ActivityNet-style annotations (expected a 'database' object)")
-    pattern = re.compile(view_pattern)
+    pattern = re.compile(view_pattern) if view_pattern else None
+    if pattern is not None and not {"seq", "view"} <= set(pattern.groupindex):
+        raise VicokdError(f"config dataset.view_pattern: '{view_pattern}' needs the named groups "
+                          "(?P<seq>...) and (?P<view>...)")
     grouped: dict[str, dict[str, tuple[str, dict]]] = {}
     for item_id, item in data["database"].items():
-        m = pattern.match(item_id)
-        if not m or "seq" not in m.groupdict() or "view" not in m.groupdict():
-            raise VicokdError(f"{path}: id '{item_id}' does not match dataset.view_pattern '{view_pattern}'")
         if not isinstance(item, dict):
             raise VicokdError(f"{path}: malformed annotations, '{item_id}' is not an object")
+        if pattern is None:
+            grouped[item_id] = {"": (item_id, item)}
+            continue
+        m = pattern.fullmatch(item_id)
+        if not m:
+            raise VicokdError(f"{path}: id '{item_id}' does not match dataset.view_pattern "
+                              f"'{view_pattern}'")
         grouped.setdefault(m.group("seq"), {})[m.group("view")] = (item_id, item)
     out = []
     for seq_id in sorted(grouped):
         views = grouped[seq_id]
         names = sorted(views)
-        segments: dict[tuple, Segment] = {}
-        files = []
-        for name in names:
-            item_id, item = views[name]
-            files.append(_view_file(path, item_id, item))
-            anns = item.get("annotations", [])
-            if not isinstance(anns, list):
-                raise VicokdError(f"{path}: malformed annotations, '{item_id}' annotations is not a list")
-            for j, ann in enumerate(anns):
-                seg = ann.get("segment") if isinstance(ann, dict) else None
-                if not isinstance(seg, (list, tuple)) or len(seg) != 2:
-                    raise VicokdError(f"{path}: malformed annotations, '{item_id}' annotation {j} has no "
-                                      f"[start, end] segment")
-                s = _segment(path, f"'{item_id}' annotation {j}", ann.get("label"), seg[0], seg[1])
-                segments[(s.label, s.start, s.end)] = s  # the views of one sequence share its labels
-        out.append(SequenceAnnotation(seq_id, files, list(segments.values()), names))
+        labelled = {name: _item_labels(path, views[name][0], views[name][1]) for name in names}
+        first = names[0]
+        for name in names[1:]:
+            if _label_key(labelled[name]) != _label_key(labelled[first]):
+                raise VicokdError(
+                    f"{path}: dataset.view_pattern groups '{views[first][0]}' and "
+                    f"'{views[name][0]}' as views of one sequence '{seq_id}', but their "
+                    "annotations differ: they are different clips (e.g. the two halves of a "
+                    "recording), not views; set dataset.view_pattern: null to read each id as "
+                    "its own sequence")
+        segments, clip_labels = labelled[first]
+        files = [_view_file(path, views[name][0], views[name][1]) for name in names]
+        # a sequence of one entry that names no file: its files may be found (clip_files)
+        named = len(names) > 1 or any(views[first][1].get(k) is not None
+                                      for k in ("path", "video"))
+        view_names = names if pattern is not None else [seq_id]
+        out.append(SequenceAnnotation(seq_id, files, segments, view_names, clip_labels,
+                                      named_files=named))
     return out
+
+
+def _label_key(labels: tuple[list[Segment], list[str]]) -> tuple:
+    segments, clip_labels = labels
+    return (sorted((s.label, s.start, s.end) for s in segments), sorted(clip_labels))

@@ -12,6 +12,9 @@ Per sequence the dataset reads `frames.h5` `/{id}/frames` uint8 [V, L, H, W, 3],
     sequence_labels float32 [C]
     masks           float32 [N, T]           a person is seen (1) or not (0)
     frame_index     int64   [T]              which decoded frames were sampled
+    has_frame_labels float32 []              1: the sequence has frame labels; 0: sequence
+                                             labels only (weak), its frame_labels are all 0 and
+                                             say nothing (labels.h5's `has_frame_labels`)
     index           int64   []               position in the dataset
 
 With `raw = True` (set by the training loop when teacher/student `normalize_on_device` is on)
@@ -44,9 +47,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from ..config import fill
 from ..errors import VicokdError
 from ..storage import artifact_identity, check_dataset, open_h5, read_json
+from .labels import has_frame_labels
 
 # AST's published fbank statistics (AudioSet); config may override them.
 FBANK_MEAN = -4.2677393
@@ -109,6 +112,18 @@ def normalise_frames(frames: torch.Tensor, mean: float, std: float) -> torch.Ten
     return (frames.float() / 255.0 - mean) / std
 
 
+def normalise_fbank(fbank: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    """fbank (any float dtype) -> float32, normalised as AST does: (x - mean) / (2 std)."""
+    return (fbank.float() - mean) / (2 * std)
+
+
+def fbank_statistics(audio_file, mean: float | None, std: float | None) -> tuple[float, float]:
+    """The fbank mean and std to normalise with: the config's where given, else the ones the
+    spectrogram stage recorded in audio.h5, else AST's AudioSet figures."""
+    return (float(audio_file.attrs.get("fbank_mean", FBANK_MEAN)) if mean is None else mean,
+            float(audio_file.attrs.get("fbank_std", FBANK_STD)) if std is None else std)
+
+
 @dataclass
 class DataFiles:
     """The artifacts of one home."""
@@ -131,6 +146,7 @@ class SequenceInfo:
     seq_id: str
     views: int
     length: int
+    has_frame_labels: bool = True
 
 
 class SequenceDataset(Dataset):
@@ -239,18 +255,15 @@ class SequenceDataset(Dataset):
                               {0: v, 1: length})
             if length < 1:
                 raise VicokdError(f"{self.files.frames}:/{sid}/frames: no frames")
-            seqs.append(SequenceInfo(sid, v, length))
+            seqs.append(SequenceInfo(sid, v, length, has_frame_labels(lab)))
         if classes is not None and len(classes) != num_classes:
             raise VicokdError(f"{self.files.labels}: attribute 'classes' names {len(classes)} "
                               f"classes, the label arrays have {num_classes}")
         if classes is None:
             classes = [f"class{i}" for i in range(num_classes)]
         if "audio" in h and not self.features:
-            # the spectrogram stage records the home's fbank statistics; else AST's AudioSet ones
-            if self.fbank_mean is None:
-                self.fbank_mean = float(h["audio"].attrs.get("fbank_mean", FBANK_MEAN))
-            if self.fbank_std is None:
-                self.fbank_std = float(h["audio"].attrs.get("fbank_std", FBANK_STD))
+            self.fbank_mean, self.fbank_std = fbank_statistics(h["audio"], self.fbank_mean,
+                                                               self.fbank_std)
         return seqs, classes, num_classes, audio_shape
 
     # -- reading ------------------------------------------------------------------------------
@@ -329,19 +342,17 @@ class SequenceDataset(Dataset):
             "frame_labels": torch.from_numpy(block["frame_labels"][idx].astype(np.float32)),
             "sequence_labels": torch.from_numpy(block["sequence_labels"].astype(np.float32)),
             "frame_index": torch.from_numpy(idx),
+            "has_frame_labels": torch.tensor(float(self.sequences[i].has_frame_labels)),
             "index": torch.tensor(i),
         }
         if "fbank" in block:
             fb = torch.from_numpy(block["fbank"][:, idx])                # [N, T, Lf, M] f16
             # half -> float in torch: numpy's float16 conversion is several times slower
             item["fbank"] = fb.float() if self.features else \
-                (fb if self.raw else self._normalise_fbank(fb))
+                (fb if self.raw else normalise_fbank(fb, self.fbank_mean, self.fbank_std))
         if "mask" in block:
             item["masks"] = torch.from_numpy(block["mask"][:, idx].astype(np.float32))
         return item
-
-    def _normalise_fbank(self, fb: torch.Tensor) -> torch.Tensor:
-        return (fb.float() - self.fbank_mean) / (2 * self.fbank_std)
 
     def on_device(self, batch: dict) -> dict:
         """Normalise a batch of raw items where it is (the GPU): the same values the items
@@ -349,8 +360,13 @@ class SequenceDataset(Dataset):
         if batch["frames"].dtype == torch.uint8:
             batch["frames"] = normalise_frames(batch["frames"], self.image_mean, self.image_std)
         if "fbank" in batch and batch["fbank"].dtype == torch.float16:
-            batch["fbank"] = self._normalise_fbank(batch["fbank"])
+            batch["fbank"] = normalise_fbank(batch["fbank"], self.fbank_mean, self.fbank_std)
         return batch
+
+    @property
+    def frame_labelled(self) -> int:
+        """How many of its sequences have frame labels (the others sequence labels only)."""
+        return sum(info.has_frame_labels for info in self.sequences)
 
     def close(self) -> None:
         if self._handles:
@@ -379,11 +395,11 @@ class EvaluationPasses(Dataset):
 def model_input_sizes(dataset: SequenceDataset, model_section: dict, audio: bool) -> dict:
     """mel_bins, audio_length and feature_size of a model for this data (model_config's
     keywords), after checking that `model.encoders` and the files agree."""
-    frozen = model_section.get("encoders", "finetune") == "frozen"
+    frozen = model_section["encoders"] == "frozen"
     if frozen != dataset.features:
         wants = "features.h5 (the features stage)" if frozen else "frames.h5"
         raise VicokdError(f"{dataset.files.frames}: model.encoders is "
-                          f"'{model_section.get('encoders', 'finetune')}', which reads {wants}")
+                          f"'{model_section['encoders']}', which reads {wants}")
     if dataset.features:
         return {"mel_bins": 1, "audio_length": 1, "feature_size": dataset.feature_size}
     if audio and dataset.audio_shape is not None:
@@ -391,11 +407,28 @@ def model_input_sizes(dataset: SequenceDataset, model_section: dict, audio: bool
     return {"audio_length": 1, "mel_bins": 1}
 
 
+def require_frame_labels(dataset: SequenceDataset, setting: str) -> None:
+    """Frame supervision needs frame labels: one line naming `setting` (the config key to
+    change) when no sequence of the train half has any (weakly labelled data)."""
+    if dataset.frame_labelled == 0:
+        raise VicokdError(f"{dataset.files.labels}: frame supervision needs frame labels, and no "
+                          f"sequence of the train split has any (labels without times only); "
+                          f"set {setting}")
+
+
+def require_audio(files: DataFiles, who: str) -> None:
+    """The teacher (and whoever distills from it) hears: one line when the data has no audio."""
+    if files.audio is None:
+        raise VicokdError(f"{files.frames}: {who} needs audio, and dataset.require_audio is false "
+                          "(recordings without audio); only the non-distilled students run without "
+                          "it: set experiments.methods: [student] and ask for their runs, e.g. "
+                          "results/{env}/{backbone}/student-sequence-seed0/metrics.json")
+
+
 def split_datasets(files: DataFiles, model_section: dict, seed: int, cache: bool = False
                    ) -> tuple[SequenceDataset, SequenceDataset]:
     """The train half (random sampling) and the test half (deterministic sampling) of a home,
-    sized from the `model:` section (frames, image_size, normalize)."""
-    model_section = fill("model", model_section)
+    sized from the complete `model:` section (frames, image_size, normalize)."""
     norm = model_section["normalize"]
     common = dict(frames=model_section["frames"], image_size=model_section["image_size"],
                   seed=seed, image_mean=norm["image_mean"], image_std=norm["image_std"],

@@ -4,6 +4,10 @@ Segment i covers [i / fps, (i + 1) / fps) s of the view's audio track (mono, res
 with zeros where the track ends early; `torchaudio.compliance.kaldi.fbank` with the AST
 conventions (Hanning window, HTK mel, no energy term). The stored values are raw log-mel; the
 home's mean and std are file attributes (`fbank_mean`, `fbank_std`) that readers normalise with.
+
+A view's audio is its own file's track, or, when the manifest gives the sequence `audio_files`
+(separate microphones, as MM-Office records them: 8 microphones for 4 cameras, with no pairing
+between them), the mean of those files, cut to the shortest, the same for every view.
 """
 
 from __future__ import annotations
@@ -36,7 +40,6 @@ def _fbank(wave: np.ndarray, audio: dict):
     import torch
     from torchaudio.compliance import kaldi
 
-    audio = fill("audio", audio)
     w = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))[None]
     return kaldi.fbank(w - w.mean(), htk_compat=True, sample_frequency=audio["sample_rate"],
                        use_energy=False, window_type="hanning", num_mel_bins=audio["mel_bins"],
@@ -46,6 +49,7 @@ def _fbank(wave: np.ndarray, audio: dict):
 
 def fbank_segments(segments: np.ndarray, audio: dict) -> np.ndarray:
     """Log-mel fbank of each segment: float32 `[count, L, mel_bins]`."""
+    audio = fill("audio", audio)
     return np.stack([_fbank(seg, audio) for seg in segments]).astype(np.float32)
 
 
@@ -74,6 +78,13 @@ def fbank_of_segments(wave: np.ndarray, count: int, fps: float, audio: dict) -> 
     return np.stack([full[i * step:i * step + length] for i in range(count)]).astype(np.float32)
 
 
+def separate_audio(root: Path, files: list[str], sample_rate: int) -> np.ndarray:
+    """The mean of the audio files (mono, resampled), cut to the shortest: float32 `[samples]`."""
+    waves = [read_audio(root / f, sample_rate) for f in files]
+    n = min(len(w) for w in waves)
+    return np.mean([w[:n] for w in waves], axis=0).astype(np.float32)
+
+
 def spectrogram_manifest(manifest_path, out_path, audio: dict, decode: dict) -> None:
     manifest = load_manifest(manifest_path)
     root = Path(manifest["root"])
@@ -83,8 +94,13 @@ def spectrogram_manifest(manifest_path, out_path, audio: dict, decode: dict) -> 
                    fps=fps, sample_rate=sr) as f:
         for seq in tqdm(manifest["sequences"], desc=f"fbank {manifest['env']}", unit="seq"):
             count = frame_count(seq["duration"], fps)
-            views = [fbank_of_segments(read_audio(root / v, sr), count, fps, audio)
-                     for v in seq["views"]]
+            if seq.get("audio_files"):
+                shared = fbank_of_segments(separate_audio(root, seq["audio_files"], sr), count,
+                                           fps, audio)
+                views = [shared] * len(seq["views"])
+            else:
+                views = [fbank_of_segments(read_audio(root / v, sr), count, fps, audio)
+                         for v in seq["views"]]
             fbank = np.stack(views)                                  # [V, T, L, mel]
             total += float(fbank.sum(dtype=np.float64))
             total_sq += float(np.square(fbank, dtype=np.float64).sum())

@@ -1,9 +1,11 @@
 """The `split` stage: the train/test split of one home.
 
 With `split.files` naming the home's official split files (MultiSensor-Home ships
-train_data.json and test_data.json, entries in the annotations' format), their sequence ids
-make the halves: an id that is not in the home's annotations, or that appears twice (in one file
-or in both), is a one-line error; a sequence in neither file is left out with a warning.
+train.json / test.json or train_data.json / test_data.json, entries in the annotations' format;
+MM-Office's split_train.txt / split_test.txt, as the MultiASL authors publish them, list one
+clip id a line: a file whose name ends in `.txt` is read so), their sequence ids make the
+halves: an id that is not in the home's annotations, or that appears twice (in one file or in
+both), is a one-line error; a sequence in neither file is left out with a warning.
 Otherwise a 7:3 split by iterative-stratification's MultilabelStratifiedShuffleSplit on the
 sequence labels, so every class keeps about the same share in both halves (Sechidis et al., as
 the paper does).
@@ -17,9 +19,9 @@ import numpy as np
 
 from ..config import fill
 from ..errors import VicokdError
-from ..runner import optional_input
 from ..storage import open_h5, read_json, write_json
-from .annotations import read_annotations
+from .annotations import is_id_list, read_annotations, read_id_list
+from .labels import has_frame_labels
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +47,17 @@ def official_split(ids: list[str], files: dict, fmt: str, classes: list[str],
     for half in ("train", "test"):
         path = files[half]
         members = set()
-        for seq in read_annotations(path, fmt, classes, view_pattern):   # a repeat: one line
-            if seq.id not in known:
-                raise VicokdError(f"{path}: sequence '{seq.id}' is not in this home's annotations")
-            if seq.id in where:
-                raise VicokdError(f"{path}: sequence '{seq.id}' is also in the {where[seq.id]} file")
-            where[seq.id] = half
-            members.add(seq.id)
+        # a repeated id is a one-line error of either reader
+        listed = read_id_list(path) if is_id_list(path) else \
+            [seq.id for seq in read_annotations(path, fmt, classes, view_pattern)]
+        for seq_id in listed:
+            if seq_id not in known:
+                raise VicokdError(f"{path}: sequence '{seq_id}' is not in this home's annotations")
+            if seq_id in where:
+                raise VicokdError(f"{path}: sequence '{seq_id}' is also in the {where[seq_id]} "
+                                  "file")
+            where[seq_id] = half
+            members.add(seq_id)
         halves[half] = members
     left = [i for i in ids if i not in where]
     if left:
@@ -69,6 +75,7 @@ def split_home(labels_path, out_path, split: dict, files: dict | None = None,
         classes = [str(c) for c in f.attrs["classes"]]
         ids = sorted(f.keys())
         y = np.stack([f[i]["sequence_labels"][()] for i in ids]) if ids else np.zeros((0, len(classes)))
+        framed = {i for i in ids if has_frame_labels(f[i])}
     if files:
         train, test = official_split(ids, files, fmt, classes, view_pattern)
         for half, members in (("train", train), ("test", test)):
@@ -90,6 +97,9 @@ def split_home(labels_path, out_path, split: dict, files: dict | None = None,
         log.warning("class %s has no sequence in that half", e)
     result = {"train": train, "test": test, "test_size": split["test_size"], "seed": split["seed"],
               "classes": classes, "class_counts": counts,
+              # sequences with frame labels (the others have sequence labels only)
+              "frame_labelled": {"train": sum(i in framed for i in train),
+                                 "test": sum(i in framed for i in test)},
               "source": "official files" if files else "iterative stratification",
               "files": {k: str(v) for k, v in files.items()} if files else None}
     write_json(out_path, result)
@@ -99,8 +109,7 @@ def split_home(labels_path, out_path, split: dict, files: dict | None = None,
 
 def main(snakemake) -> None:
     inp = snakemake.input
-    files = {half: optional_input(inp, f"{half}_file") for half in ("train", "test")}
-    files = files if all(files.values()) else None
+    files = snakemake.params.files     # the official split files (a missing one: one line)
     fmt = read_json(inp.manifest).get("format", "multisensor_home")
     split_home(inp.labels, snakemake.output[0], snakemake.params.split, files, fmt,
-               snakemake.params.view_pattern)
+               snakemake.params.dataset.get("view_pattern"))

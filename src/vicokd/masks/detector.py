@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import default, fill
+from ..config import default, typed
 from ..errors import VicokdError
+from ..runner import job_sections
 from ..storage import atomic_path, open_h5, read_json, write_json
 from .truth import open_boxes, true_person_boxes
 from .yolo import PERSON, check_frames, load_detector, prepare_ultralytics, select_device
@@ -36,10 +37,6 @@ class DetectorConfig:
     val_fraction: float = default("detector.val_fraction")
     device: str = default("detector.device")
 
-    @classmethod
-    def from_dict(cls, d: dict | None) -> "DetectorConfig":
-        known = {k: v for k, v in fill("detector", d).items() if k in cls.__dataclass_fields__}
-        return cls(**known)
 
 
 # --------------------------------------------------------------------------- training set
@@ -212,13 +209,11 @@ def validate_detector(weights, data_yaml: str, cfg: DetectorConfig, device: str)
 
 def main(snakemake) -> None:
     """Entry of the `detector` rule: build the training set, train, validate, write weights and metrics."""
-    cfg = DetectorConfig.from_dict(snakemake.params.detector)
+    cfg = typed(DetectorConfig, *job_sections(snakemake, "detector"))
     decode_fps = float(snakemake.params.decode["fps"])
     out_weights = Path(snakemake.output.weights)
     work = out_weights.parent
     prepare_ultralytics(work.parent / ".ultralytics" / "detector")
-    import torch
-    torch.set_num_threads(max(1, int(snakemake.threads)))
     device = select_device(cfg.device, str(out_weights), "detector.device")
     homes = {}
     for env, frames, split, boxes in zip(snakemake.params.homes, snakemake.input.frames,

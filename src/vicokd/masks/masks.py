@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import default, fill
+from ..config import default, typed
 from ..errors import VicokdError
+from ..runner import job_sections
 from ..storage import atomic_h5, check_dataset, open_h5, write_dataset
 from .yolo import check_frames, load_detector, prepare_ultralytics, select_device
 
@@ -41,10 +42,6 @@ class MasksConfig:
     max_det: int = default("masks.max_det")
     imgsz: int | None = default("masks.imgsz")  # detector input; null = the weights' training size
 
-    @classmethod
-    def from_dict(cls, d: dict | None) -> "MasksConfig":
-        known = {k: v for k, v in fill("masks", d).items() if k in cls.__dataclass_fields__}
-        return cls(**known)
 
 
 # --------------------------------------------------------------------------- derivation
@@ -117,11 +114,9 @@ class PersonDetector:
         return out
 
 
-def compute_masks(frames_path, out_path, weights, cfg: MasksConfig, threads: int = 1) -> dict:
+def compute_masks(frames_path, out_path, weights, cfg: MasksConfig) -> dict:
     """Run the detector over every sequence of frames.h5 and write masks.h5 atomically."""
     device = select_device(cfg.device, str(out_path), "masks.device")
-    import torch
-    torch.set_num_threads(max(1, int(threads)))
     detector = PersonDetector(weights, cfg, device)
     frames_f = open_h5(frames_path, "frames")
     n_frames, seconds, n_seen = 0, 0.0, 0
@@ -183,7 +178,7 @@ def load_masks(path, seq_ids=None) -> dict[str, np.ndarray]:
 
 def main(snakemake) -> None:
     """Entry of the `masks` rule: masks.h5 for one home."""
-    cfg = MasksConfig.from_dict(snakemake.params.masks)
+    cfg = typed(MasksConfig, *job_sections(snakemake, "masks"))
     out = Path(snakemake.output.masks)
     weights = snakemake.input.get("weights") or cfg.weights
     if not weights:
@@ -191,4 +186,4 @@ def main(snakemake) -> None:
                           "synthetic homes' true boxes: set masks.weights to YOLOv10 weights on disk "
                           "(e.g. yolov10x.pt)")
     prepare_ultralytics(out.parent.parent / ".ultralytics" / f"masks-{snakemake.wildcards.env}")
-    compute_masks(snakemake.input.frames, out, weights, cfg, snakemake.threads)
+    compute_masks(snakemake.input.frames, out, weights, cfg)

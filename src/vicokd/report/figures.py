@@ -23,9 +23,10 @@ import pandas as pd  # noqa: E402
 from ..errors import VicokdError  # noqa: E402
 from ..experiments import ABLATION_BACKBONE, FIGURE3_METHODS, run_id, student_run  # noqa: E402
 from ..storage import atomic_path  # noqa: E402
-from .tables import (HOME_LABELS, METHOD_LABELS, PROBE_KINDS, PROBE_V,  # noqa: E402
-                     SUPERVISION_LABELS, Metrics, Probes, home_bands, label, load_metrics,
-                     load_probes, probe_value, run_id_of_path)
+from .layout import HOME_LABELS, METHOD_LABELS, SUPERVISION_LABELS, label  # noqa: E402
+from .tables import load_metrics, load_probes, run_id_of_path  # noqa: E402
+from .yardsticks import (PROBE_KINDS, PROBE_V, Metrics, Probes, home_bands,  # noqa: E402
+                         probe_value)
 
 # Fixed colours, markers and styles so that a method looks the same in every panel. Runs that
 # tie draw the same line: the thick ViCoKD line goes underneath and thinner ones on top (zorder),

@@ -1,6 +1,8 @@
 """The `report` rule: results/report.html, every table and figure on one self-contained page
 (figures embedded as base64 PNG, inline CSS, no script, no external resource), with the config
 that made them, the run time of each stage, and the paper's published figures beside ours.
+It reads the tables and figures the table and figure rules wrote (results/table*.csv, *.png);
+it recomputes none of them.
 Table 1 comes with its yardsticks: the random-score band (†), the linear probe's rows, each
 model's share of the probe's headroom over random scores, and whether each difference from the
 non-distilled student exceeds the spread over seeds that Table 2 measures."""
@@ -9,22 +11,21 @@ from __future__ import annotations
 
 import base64
 import html
-import logging
 import math
-import os
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import pandas as pd
 import yaml
 
-from ..experiments import (ABLATIONS, TEACHER, TEACHER_VC, method_of_run, table1_runs,
-                           table2_runs, table3_runs, table4_runs)
+from ..experiments import PAPER_ABLATIONS, run_id, student_run
 from ..storage import atomic_path
 from . import claims as cl
+from . import layout as lay
 from . import tables as tb
-
-log = logging.getLogger("vicokd")
+from .runtimes import benchmark_summary, collect_benchmarks
+from .notes import data_note, table_notes, yardstick_notes
+from .yardsticks import table_bands
 
 PAPER_LABEL = ("Published figures of the ViCoKD paper on MultiSensor-Home (3-run means, "
                "transcribed from the paper): reference only, not results of this workflow.")
@@ -53,8 +54,8 @@ def _cell_html(value) -> str:
     text = html.escape(str(value))
     parts = text.split("**")
     text = "".join(f"<b>{p}</b>" if i % 2 else p for i, p in enumerate(parts))
-    if tb.MISSING in text:
-        text = text.replace(tb.MISSING, f'<span class="missing">{tb.MISSING}</span>')
+    if lay.MISSING in text:
+        text = text.replace(lay.MISSING, f'<span class="missing">{lay.MISSING}</span>')
     return text.replace("\n", "<br>")
 
 
@@ -84,61 +85,14 @@ def html_page(title: str, body: Iterable[str]) -> str:
             + "".join(body) + "</body>\n</html>\n")
 
 
-# --- run times -------------------------------------------------------------------------------------
-
-def collect_benchmarks(root: str | os.PathLike) -> pd.DataFrame:
-    """Every Snakemake benchmark file under `root` (column `s` = wall seconds; the mean when a
-    job was benchmarked several times). Unreadable files are skipped with a warning."""
-    rows = []
-    root = Path(root)
-    for path in sorted(root.rglob("*.tsv")) if root.is_dir() else []:
-        try:
-            df = pd.read_csv(path, sep="\t")
-            seconds = float(pd.to_numeric(df["s"], errors="coerce").mean())
-        except (KeyError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            log.warning("%s: not a Snakemake benchmark file (%s); left out", path, exc)
-            continue
-        rss = float(pd.to_numeric(df["max_rss"], errors="coerce").mean()) if "max_rss" in df else math.nan
-        rel = path.relative_to(root)
-        rows.append(dict(job=str(rel.with_suffix("")), stage=stage_of(rel), seconds=seconds,
-                         max_rss_mb=rss))
-    return pd.DataFrame(rows, columns=["job", "stage", "seconds", "max_rss_mb"])
-
-
-def stage_of(rel: Path) -> str:
-    """The stage a benchmark file belongs to: teacher/student training, or the file's name."""
-    name = rel.stem
-    if name in (TEACHER, TEACHER_VC):
-        return f"train {name}"
-    method = method_of_run(name)
-    if method is not None:
-        return "train ablations" if method in ABLATIONS else "train students"
-    return name
-
-
-def benchmark_summary(bench: pd.DataFrame) -> pd.DataFrame:
-    if bench.empty:
-        return pd.DataFrame(columns=["stage", "jobs", "total [s]", "mean [s]", "max [s]"])
-    g = bench.groupby("stage", sort=False)["seconds"]
-    out = pd.DataFrame({"jobs": g.count(), "total [s]": g.sum(), "mean [s]": g.mean(),
-                        "max [s]": g.max()}).reset_index()
-    total = pd.DataFrame([{"stage": "all stages (sum of job times)", "jobs": len(bench),
-                           "total [s]": bench["seconds"].sum(), "mean [s]": bench["seconds"].mean(),
-                           "max [s]": bench["seconds"].max()}])
-    out = pd.concat([out, total], ignore_index=True)
-    for c in ("total [s]", "mean [s]", "max [s]"):
-        out[c] = out[c].map(lambda v: f"{v:.1f}")
-    return out
-
-
 # --- the paper's tables, laid out like ours -------------------------------------------------------
 
 def paper_table2_wide(ref2: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for bb, g in ref2.groupby("backbone", sort=False):
-        row = {"Backbone": tb.label(bb, tb.BACKBONE_LABELS), "Method": "ViCoKD"}
+        row = {"Backbone": lay.label(bb, lay.BACKBONE_LABELS), "Method": "ViCoKD"}
         for r in g.itertuples():
-            row[f"{tb.label(r.home, tb.HOME_LABELS)} {tb.label(r.supervision, tb.SUPERVISION_LABELS)}"] = \
+            row[f"{lay.label(r.home, lay.HOME_LABELS)} {lay.label(r.supervision, lay.SUPERVISION_LABELS)}"] = \
                 f"{r.mean:.2f} ± {r.std:.2f}"
         rows.append(row)
     return pd.DataFrame(rows)
@@ -161,10 +115,10 @@ def table1_cells(long: pd.DataFrame, homes, backbones, supervisions, text) -> pd
     rows = []
     for env in homes:
         for m in dict.fromkeys(models.loc[models["home"] == env, "method"]):
-            row = {"Home": tb.label(env, tb.HOME_LABELS), "Method": tb.label(m, tb.METHOD_LABELS)}
+            row = {"Home": lay.label(env, lay.HOME_LABELS), "Method": lay.label(m, lay.METHOD_LABELS)}
             for bb in backbones:
                 for sup in supervisions:
-                    row[tb.column_label(bb, sup)] = text(index.loc[(env, m, bb, sup)])
+                    row[lay.column_label(bb, sup)] = text(index.loc[(env, m, bb, sup)])
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -208,8 +162,8 @@ def spread_table(long: pd.DataFrame, verdicts: pd.DataFrame, homes, backbones, s
             return ""                                   # teacher, student: no difference
         v = index.loc[key]
         if v["exceeds"] is None:
-            return f"{tb.fmt_diff(v['diff'])} (spread n/a)"
-        return f"{tb.fmt_diff(v['diff'])} ({'exceeds' if v['exceeds'] else 'within'} {v['spread']:.2f})"
+            return f"{lay.fmt_diff(v['diff'])} (spread n/a)"
+        return f"{lay.fmt_diff(v['diff'])} ({'exceeds' if v['exceeds'] else 'within'} {v['spread']:.2f})"
     students = long[~long["method"].isin(["teacher", "student"])]
     return table1_cells(students, homes, backbones, supervisions, text)
 
@@ -223,8 +177,8 @@ SHARE_NOTES = [
 SPREAD_NOTES = [
     "Each difference from the non-distilled student (Table 1, seed 0) against the spread over "
     "seeds that Table 2 measures in the same column: the student's standard deviation over the "
-    "seeds plus the method's own, where Table 2 has it (ViCoKD); for the other methods ViCoKD's "
-    "stands in for their own. 'exceeds' when the size of the difference is larger than that "
+    "seeds plus the method's own, where Table 2 has it (CoKD, ViCoKD); for the other methods "
+    "ViCoKD's stands in for their own. 'exceeds' when the size of the difference is larger than that "
     "sum, as Table 2 judges ViCoKD's gain; 'spread n/a' with fewer than 2 seeds."]
 
 
@@ -238,28 +192,42 @@ BEST_EPOCH_NOTES = [
 
 # --- the page -----------------------------------------------------------------------------------------
 
-def build_report(metrics: Mapping, figures: Mapping[str, bytes], reference: pd.DataFrame,
-                 experiments: Mapping, data_format: str, seed: int, config_sections: Mapping,
-                 bench: pd.DataFrame, probes: Mapping | None = None) -> str:
-    """The whole page as a string. `figures`: 'figure3' and optionally 'figure3_frame' PNGs;
-    `probes`: env -> probe.json content (tables.load_probes)."""
+# The tables the page shows, as the table rules wrote them (results/*.csv), by key.
+TABLE_KEYS = ("table1", "table1_frame", "table1_best_epoch", "table2", "table3", "table4")
+
+
+def table_runs(tables: Mapping[str, pd.DataFrame], seeds) -> tuple[list[str], list[str]]:
+    """Every run the tables show, and those of them without a value (missing), sorted."""
+    t1, t2, t3, t4 = (tables[k] for k in ("table1", "table2", "table3", "table4"))
+    shown = {r: math.isnan(v) for r, v in zip(t1["run"], t1["value"]) if r}
+    shown |= {r: math.isnan(v) for r, v in zip(t4["run"], t4["value"])}
+    for col, value in (("teacher_run", "teacher"), ("teacher_vc_run", "teacher_vc")):
+        shown |= {r: math.isnan(v) for r, v in zip(t3[col], t3[value])}
+    for r in t2.itertuples():
+        gone = set(filter(None, r.missing_runs.split(";")))
+        shown |= {run_id(r.home, r.backbone, student_run(r.method, r.supervision, k)): False
+                  for k in seeds}
+        shown |= dict.fromkeys(gone, True)
+    return sorted(shown), sorted(r for r, missing in shown.items() if missing)
+
+
+def build_report(tables: Mapping[str, pd.DataFrame], figures: Mapping[str, bytes],
+                 reference: pd.DataFrame, experiments: Mapping, data_format: str, seed: int,
+                 config_sections: Mapping, bench: pd.DataFrame) -> str:
+    """The whole page as a string. `tables`: TABLE_KEYS -> the long table (tables.read_table);
+    `figures`: 'figure3' and optionally 'figure3_frame' PNGs."""
     exp = experiments
     homes, bbs, methods = exp["homes"], exp["backbones"], exp["methods"]
     sups, seeds, ablations = exp["supervision"], exp["seeds"], exp["ablations"]
     t1args = (homes, bbs, methods, sups)
-
-    probes = dict(probes or {})
-    t1 = tb.table1_long(metrics, *t1args, seed=seed, probes=probes)
-    t1f = tb.table1_long(metrics, *t1args, seed=seed, key="frame_map", probes=probes)
-    t2 = tb.table2_long(metrics, homes, bbs, sups, seeds)
-    t3 = tb.table3_long(metrics, homes, bbs)
-    t4 = tb.table4_long(metrics, homes, ablations, sups, seed)
+    t1, t1f, t1b, t2, t3, t4 = (tables[k] for k in TABLE_KEYS)
 
     paper_metrics = cl.reference_metrics(reference, seed)
     p1 = tb.table1_long(paper_metrics, *t1args, seed=seed)
     p2 = cl.reference_table2_long(reference)
     p3 = tb.table3_long(paper_metrics, homes, bbs)
-    p4 = tb.table4_long(paper_metrics, homes, ablations, sups, seed)
+    papers_ablations = [m for m in ablations if m in PAPER_ABLATIONS]
+    p4 = tb.table4_long(paper_metrics, homes, papers_ablations, sups, seed)
 
     ours_claims = cl.claims(t1, t2, t3, t4)
     paper_claims = cl.claims(p1, p2, p3, p4)
@@ -270,24 +238,32 @@ def build_report(metrics: Mapping, figures: Mapping[str, bytes], reference: pd.D
         "This run": [cl.fmt_claim(h, t) for h, t in zip(ours_claims["holds"], ours_claims["tested"])],
     })
 
-    all_runs = sorted(set(table1_runs(*t1args, seed) + table2_runs(homes, bbs, sups, seeds)
-                          + table3_runs(homes, bbs) + table4_runs(homes, ablations, sups, seed)))
-    missing = tb.missing_runs(metrics, all_runs)
+    all_runs, missing = table_runs(tables, seeds)
+    yardsticks = {"map": table_bands(t1, homes), "frame_map": table_bands(t1f, homes)}
+    probe_rows = bool(t1["reference"].astype(bool).any())
 
-    def notes(table, key="map", runs=()):
-        return (tb.table_notes(table, exp, data_format, seed, tb.missing_runs(metrics, runs, key), key)
-                + tb.yardstick_notes(metrics, probes if table == "table1" else None, homes, key))
+    def notes(table, long, key="map"):
+        """A table's notes: its missing runs are the cells of `long` with no value."""
+        if "run" in long.columns:
+            gone = sorted(set(long.loc[long["value"].isna() & (long["run"] != ""), "run"]))
+        elif "missing_runs" in long.columns:
+            gone = sorted(r for v in long["missing_runs"] for r in v.split(";") if r)
+        else:
+            gone = sorted(set(long.loc[long["teacher"].isna(), "teacher_run"])
+                          | set(long.loc[long["teacher_vc"].isna(), "teacher_vc_run"]))
+        return (table_notes(table, exp, data_format, seed, gone, key)
+                + yardstick_notes(*yardsticks[key], key, probe_rows and table == "table1"))
 
-    bands = {key: tb.home_bands(metrics, probes, homes, key) for key in ("map", "frame_map")}
+    bands = {key: yardsticks[key][0] for key in ("map", "frame_map")}
     band_lines = [f"Random scores, mean (95 % band) [%], {what}: "
-                  + ", ".join(f"{tb.label(env, tb.HOME_LABELS)} {tb.fmt_band(b)}"
-                              for env, b in bands[key].items()) + f"; {tb.IN_BAND} marks a value inside it."
+                  + ", ".join(f"{lay.label(env, lay.HOME_LABELS)} {lay.fmt_band(b)}"
+                              for env, b in bands[key].items()) + f"; {lay.IN_BAND} marks a value inside it."
                   for key, what in (("map", "sequence level"), ("frame_map", "frame level"))
                   if bands[key]]
     t1_cols = (homes, bbs, sups)
 
-    body = [f"<h1>ViCoKD reproduction: tables and figures</h1>\n"]
-    banner = [tb.data_note(data_format),
+    body = ["<h1>ViCoKD reproduction: tables and figures</h1>\n"]
+    banner = [data_note(data_format),
               f"Table 1, 3 and 4 and Figure 3: seed {seed} for every run (the paper shows 3-run means); "
               f"Table 2: seeds {', '.join(map(str, seeds))}.",
               f"Homes: {', '.join(homes)}; backbones: {', '.join(bbs)}.",
@@ -303,22 +279,20 @@ def build_report(metrics: Mapping, figures: Mapping[str, bytes], reference: pd.D
                             "cells are 3-run means while ours are single runs."]))
 
     body.append("<h2>Table 1</h2>\n")
-    w1 = tb.table1_wide(t1, *t1_cols)
-    body.append(html_table(w1, "table1", tb.TITLES["table1"],
-                           notes("table1", runs=table1_runs(*t1args, seed))))
-    body.append(html_table(combine_cells(tb.table1_wide(t1[~t1["reference"]], *t1_cols),
-                                         tb.table1_wide(p1, *t1_cols), 2),
+    w1 = lay.table1_wide(t1, *t1_cols)
+    body.append(html_table(w1, "table1", lay.TITLES["table1"], notes("table1", t1)))
+    body.append(html_table(combine_cells(lay.table1_wide(t1[~t1["reference"]], *t1_cols),
+                                         lay.table1_wide(p1, *t1_cols), 2),
                            "table1-vs-paper", "Table 1, ours (top of each cell) beside the paper's "
                            "published figure (below)", [PAPER_LABEL]))
-    body.append(html_table(tb.table1_wide(t1f, *t1_cols), "table1-frame",
-                           tb.TITLES["table1_frame"],
-                           notes("table1", "frame_map", table1_runs(*t1args, seed))
+    body.append(html_table(lay.table1_wide(t1f, *t1_cols), "table1-frame",
+                           lay.TITLES["table1_frame"],
+                           notes("table1", t1f, "frame_map")
                            + ["Frame-level mAP scores every test frame, so it is far less noisy "
                               "than the sequence-level mAP on a small test split."]))
-    t1b = tb.table1_long(metrics, *t1args, seed=seed, key="best_epoch_map")
-    body.append(html_table(tb.table1_wide(t1b, *t1_cols), "table1-best-epoch",
-                           tb.TITLES["table1_best_epoch"], BEST_EPOCH_NOTES))
-    body.append(html_table(tb.table1_wide(p1, *t1_cols), "paper-table1",
+    body.append(html_table(lay.table1_wide(t1b, *t1_cols), "table1-best-epoch",
+                           lay.TITLES["table1_best_epoch"], BEST_EPOCH_NOTES))
+    body.append(html_table(lay.table1_wide(p1, *t1_cols), "paper-table1",
                            "The paper's Table 1 (published)", [PAPER_LABEL], paper=True))
 
     body.append("<h3>How much of what the inputs hold each model learned</h3>\n")
@@ -334,21 +308,21 @@ def build_report(metrics: Mapping, figures: Mapping[str, bytes], reference: pd.D
                                            "exceed the spread."]))
 
     body.append("<h2>Table 2</h2>\n")
-    body.append(html_table(tb.table2_wide(t2, homes, bbs, sups), "table2", tb.TITLES["table2"],
-                           notes("table2", runs=table2_runs(homes, bbs, sups, seeds))))
+    body.append(html_table(lay.table2_wide(t2, homes, bbs, sups), "table2", lay.TITLES["table2"],
+                           notes("table2", t2)))
     body.append(html_table(paper_table2_wide(p2), "paper-table2",
                            "The paper's Table 2 (published, ViCoKD only)", [PAPER_LABEL], paper=True))
 
     body.append("<h2>Table 3</h2>\n")
-    body.append(html_table(tb.table3_wide(t3, homes, bbs), "table3", tb.TITLES["table3"],
-                           notes("table3", runs=table3_runs(homes, bbs))))
-    body.append(html_table(tb.table3_wide(p3, homes, bbs), "paper-table3",
+    body.append(html_table(lay.table3_wide(t3, homes, bbs), "table3", lay.TITLES["table3"],
+                           notes("table3", t3)))
+    body.append(html_table(lay.table3_wide(p3, homes, bbs), "paper-table3",
                            "The paper's Table 3 (published)", [PAPER_LABEL], paper=True))
 
     body.append("<h2>Table 4</h2>\n")
-    body.append(html_table(tb.table4_wide(t4, homes, ablations, sups), "table4", tb.TITLES["table4"],
-                           notes("table4", runs=table4_runs(homes, ablations, sups, seed))))
-    body.append(html_table(tb.table4_wide(p4, homes, ablations, sups), "paper-table4",
+    body.append(html_table(lay.table4_wide(t4, homes, ablations, sups), "table4", lay.TITLES["table4"],
+                           notes("table4", t4)))
+    body.append(html_table(lay.table4_wide(p4, homes, papers_ablations, sups), "paper-table4",
                            "The paper's Table 4 (published)", [PAPER_LABEL], paper=True))
 
     body.append("<h2>Figure 3</h2>\n")
@@ -395,13 +369,13 @@ def _plain(obj):
 def main(snakemake) -> None:
     """Entry of the `report` rule."""
     p = snakemake.params
-    exp = _plain(dict(p.experiments))
-    metrics = tb.load_metrics(snakemake.input.metrics)
-    probes = tb.load_probes(snakemake.input.probes)
-    reference = cl.read_reference(snakemake.input.reference)
-    figures = {"figure3": Path(snakemake.input.figure3).read_bytes(),
-               "figure3_frame": Path(snakemake.input.figure3_frame).read_bytes()}
-    page = build_report(metrics, figures, reference, exp, p.data_format, int(p.seed),
-                        _plain(dict(p.config_sections)), collect_benchmarks(p.benchmarks), probes)
+    inp = snakemake.input
+    tables = {key: tb.read_table(path) for key, path in zip(TABLE_KEYS, (
+        inp.table1, inp.table1_frame, inp.table1_best_epoch, inp.table2, inp.table3, inp.table4))}
+    figures = {"figure3": Path(inp.figure3).read_bytes(),
+               "figure3_frame": Path(inp.figure3_frame).read_bytes()}
+    page = build_report(tables, figures, cl.read_reference(inp.reference),
+                        _plain(dict(p.experiments)), p.data_format, int(p.seed),
+                        _plain(dict(p.config_sections)), collect_benchmarks(p.benchmarks))
     with atomic_path(snakemake.output[0]) as tmp:
         tmp.write_text(page, encoding="utf-8")

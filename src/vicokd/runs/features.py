@@ -2,7 +2,7 @@
 every decoded frame, written as `results/{env}/features.h5` and `results/{env}/encoders/`.
 
 Label-free: it reads frames.h5, audio.h5 and the split's train ids only (never labels.h5);
-the whitening (vicokd.encoders.Whitening) is fitted on train-split view-frames.
+the whitening (vicokd.frozen.Whitening) is fitted on train-split view-frames.
 
 features.h5 (kind "features"): `/{id}/video` and `/{id}/audio` float16 [V, L, K], with the
 `model:` keys that made them as its config attribute.
@@ -17,41 +17,33 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..data.dataset import FBANK_MEAN, FBANK_STD, normalise_frames, resize_frames
-from ..encoders import FrozenEncoders, fit_whitening, frozen_config_from_section
+from ..config import fill
+from ..data.dataset import fbank_statistics, normalise_fbank, normalise_frames, resize_frames
 from ..errors import VicokdError
-from ..runner import optional_input
+from ..experiments import ENCODER_KEYS
+from ..frozen import FrozenEncoders, fit_whitening, frozen_config_from_section
+from ..runner import job_sections, optional_input
 from ..storage import atomic_h5, atomic_path, open_h5, read_json, write_dataset
 
 log = logging.getLogger(__name__)
 
-# The `model:` keys the features depend on (the rule's params, so only they rerun it).
-ENCODER_KEYS = ("image_size", "patch_size", "hidden_size", "vit", "ast", "audio_encoder",
-                "features", "normalize")
 FIT_ROWS = 20000                 # view-frames the whitening is fitted on (a seeded sample)
 
 
-def encoder_section(model_section: dict) -> dict:
-    return {k: model_section[k] for k in ENCODER_KEYS if k in model_section}
-
-
 class HomeReader:
-    """Normalised frames [V, L, 3, S, S] and fbank [V, L, Lf, M] of one home's sequences."""
+    """Normalised frames [V, L, 3, S, S] and fbank [V, L, Lf, M] of one home's sequences, as
+    the training dataset normalises them (`model.normalize` of the complete `model:` section)."""
 
     def __init__(self, frames_path: str, audio_path: str | None, model_section: dict):
         self.frames = open_h5(frames_path, "frames")
         self.audio = open_h5(audio_path, "audio") if audio_path else None
-        norm = model_section.get("normalize") or {}
-        self.size = int(model_section.get("image_size", 32))
-        self.image_mean = float(norm.get("image_mean", 0.5))
-        self.image_std = float(norm.get("image_std", 0.5))
-        self.fbank_mean = norm.get("fbank_mean")
-        self.fbank_std = norm.get("fbank_std")
+        norm = model_section["normalize"]
+        self.size = int(model_section["image_size"])
+        self.image_mean, self.image_std = float(norm["image_mean"]), float(norm["image_std"])
+        self.fbank_mean, self.fbank_std = norm["fbank_mean"], norm["fbank_std"]
         if self.audio is not None:
-            if self.fbank_mean is None:
-                self.fbank_mean = float(self.audio.attrs.get("fbank_mean", FBANK_MEAN))
-            if self.fbank_std is None:
-                self.fbank_std = float(self.audio.attrs.get("fbank_std", FBANK_STD))
+            self.fbank_mean, self.fbank_std = fbank_statistics(self.audio, self.fbank_mean,
+                                                               self.fbank_std)
 
     def ids(self) -> list[str]:
         return list(self.frames.keys())
@@ -69,8 +61,8 @@ class HomeReader:
     def sound(self, sid: str) -> torch.Tensor:
         if sid not in self.audio:
             raise VicokdError(f"{self.audio.filename}: no sequence '{sid}'")
-        fb = torch.from_numpy(self.audio[sid]["fbank"][()]).float()
-        return (fb - self.fbank_mean) / (2 * self.fbank_std)
+        return normalise_fbank(torch.from_numpy(self.audio[sid]["fbank"][()]), self.fbank_mean,
+                               self.fbank_std)
 
     def close(self) -> None:
         self.frames.close()
@@ -101,10 +93,10 @@ def fit_encoders(reader: HomeReader, encoders: FrozenEncoders, train_ids: list[s
 
 
 def write_features(frames_path: str, audio_path: str | None, split_path: str, out_path: str,
-                   encoders_dir: str, model_section: dict, threads: int = 1) -> dict:
+                   encoders_dir: str, model_section: dict) -> dict:
     """Build, fit and save the frozen encoders of a home, then write its features.h5."""
-    torch.set_num_threads(max(1, int(threads)))
-    section = encoder_section(model_section)
+    model_section = fill("model", model_section)
+    section = {k: model_section[k] for k in ENCODER_KEYS}
     split = read_json(split_path)
     if not isinstance(split, dict) or not split.get("train"):
         raise VicokdError(f"{split_path}: no 'train' list of sequence ids")
@@ -141,5 +133,6 @@ def write_features(frames_path: str, audio_path: str | None, split_path: str, ou
 def main(snakemake) -> None:
     """Entry of the `features` rule."""
     inp = snakemake.input
+    model_section, = job_sections(snakemake, "model")
     write_features(inp.frames, optional_input(inp, "audio"), inp.split, snakemake.output.features,
-                   snakemake.output.encoders, dict(snakemake.params.model), snakemake.threads)
+                   snakemake.output.encoders, model_section)

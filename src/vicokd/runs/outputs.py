@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.dataset import SequenceDataset
-from ..metrics import evaluation_summary
+from ..metrics import AUTHORS_SCORING, evaluation_summary
 from ..models import save_model
 from ..storage import atomic_h5, atomic_path, write_dataset, write_json
 from ..train import CURVE_COLUMNS, FitResult
@@ -42,9 +42,11 @@ def checkpoint_path(model_out: str | Path) -> Path:
 
 
 def write_curve(path, curve: list[dict]) -> None:
+    """curve.csv: CURVE_COLUMNS, then the per-term columns the rows carry (sorted)."""
+    extra = sorted({k for row in curve for k in row} - set(CURVE_COLUMNS))
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=CURVE_COLUMNS, extrasaction="ignore")
+            w = csv.DictWriter(fh, fieldnames=[*CURVE_COLUMNS, *extra], extrasaction="ignore")
             w.writeheader()
             for row in curve:
                 w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
@@ -62,6 +64,8 @@ def write_predictions(path, test_set: SequenceDataset, pred: dict, config: dict)
             write_dataset(g, "view_frame_scores", pred["view_frame_scores"][i].astype(np.float32),
                           ("N", "L", "C"))
             write_dataset(g, "frame_index", pred["frame_index"][i].astype(np.int64), ("L",))
+            # weak labels: a sequence without frame labels is left out of frame_map
+            g.attrs["has_frame_labels"] = bool(getattr(info, "has_frame_labels", True))
 
 
 # The random-score chance, its band and the prevalence of the test split, sequence and frame level
@@ -72,29 +76,42 @@ YARDSTICK_KEYS = ("chance", "chance_band", "prevalence",
 
 # The authors' model selection, reported beside ours (never in its place).
 BEST_EPOCH_PROTOCOL = ("the authors' protocol: the epoch with the best test mAP, chosen on the "
-                       "test split itself (they have no validation set); optimistic, for comparing "
-                       "with published figures only; `map` is the last epoch's")
+                       "test split itself (they have no validation set), the mAP scored as their "
+                       "code scores the backbone (best_epoch_scoring: MultiTSF a softmax over the "
+                       "classes, MultiASL a sigmoid); optimistic, for comparing with published "
+                       "figures only; `map` is the last epoch's, sigmoid-scored")
 
 
-def best_epoch(curve: list[dict]) -> dict:
-    """The epoch of `curve` with the highest test mAP (the first of equals) and its figures, as
-    the flat metrics.json keys best_epoch_map, best_epoch_frame_map, best_epoch (None: no curve)."""
-    rows = [r for r in curve if r.get("test_map") is not None and np.isfinite(r["test_map"])]
+def best_epoch(curve: list[dict], backbone: str = "") -> dict:
+    """The epoch of `curve` with the highest test mAP as the authors score it (the row's
+    `authors_map`; `test_map` in curves that predate it), the first of equals, and its figures,
+    as the flat metrics.json keys best_epoch_map, best_epoch_frame_map, best_epoch,
+    best_epoch_scoring (None: no curve)."""
+    key = "authors_map" if curve and all("authors_map" in r for r in curve) else "test_map"
+    rows = [r for r in curve if r.get(key) is not None and np.isfinite(r[key])]
+    scoring = AUTHORS_SCORING.get(backbone, "sigmoid") if key == "authors_map" else "sigmoid"
     if not rows:
-        return {"best_epoch_map": None, "best_epoch_frame_map": None, "best_epoch": None}
-    best = max(rows, key=lambda r: r["test_map"])
-    return {"best_epoch_map": best["test_map"], "best_epoch_frame_map": best.get("test_frame_map"),
-            "best_epoch": int(best["epoch"])}
+        return {"best_epoch_map": None, "best_epoch_frame_map": None, "best_epoch": None,
+                "best_epoch_scoring": scoring}
+    best = max(rows, key=lambda r: r[key])
+    frame = best.get("test_frame_map")
+    return {"best_epoch_map": best[key],
+            "best_epoch_frame_map": frame if frame is not None and np.isfinite(frame) else None,
+            "best_epoch": int(best["epoch"]), "best_epoch_scoring": scoring}
 
 
-def metrics_of(result: FitResult, test_set: SequenceDataset, epochs: int) -> dict:
+def metrics_of(result: FitResult, test_set: SequenceDataset, epochs: int,
+               backbone: str = "") -> dict:
     pred = result.predictions
     summary = evaluation_summary(pred["sequence_labels"], pred["sequence_scores"],
-                                 pred["frame_labels"], pred["frame_scores"], test_set.classes)
+                                 pred["frame_labels"], pred["frame_scores"], test_set.classes,
+                                 labelled=pred.get("has_frame_labels"))
     yardsticks = {k: summary.get(k) for k in YARDSTICK_KEYS}
     return {"map": summary["map"], "frame_map": summary.get("frame_map"),
             "per_class_ap": summary["per_class_ap"], **yardsticks,
-            **best_epoch(result.curve), "best_epoch_protocol": BEST_EPOCH_PROTOCOL,
+            # test sequences with frame labels: frame_map is over their frames only
+            "n_frame_labelled": summary.get("n_frame_labelled"),
+            **best_epoch(result.curve, backbone), "best_epoch_protocol": BEST_EPOCH_PROTOCOL,
             "epochs": epochs,
             "seconds": round(result.seconds, 3), "n_test": len(test_set),
             "resumed_from_epoch": result.resumed_from}
@@ -105,7 +122,8 @@ def write_outputs(outputs: RunOutputs, model, result: FitResult, test_set: Seque
     """Write a trained run's four outputs (each atomically), then delete its checkpoint: the
     outputs are complete, so a later rerun (changed inputs) trains afresh. `config` is the run's
     config (its sections, backbone, method...); returns the metrics written."""
-    metrics = {**(extra_metrics or {}), **metrics_of(result, test_set, epochs)}
+    metrics = {**(extra_metrics or {}),
+               **metrics_of(result, test_set, epochs, config.get("backbone", ""))}
     write_predictions(outputs.predictions, test_set, result.predictions, config)
     write_curve(outputs.curve, result.curve)
     save_model(outputs.model, model.cpu(), {"classes": test_set.classes,

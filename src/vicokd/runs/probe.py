@@ -7,10 +7,13 @@ Per view and decoded frame, the features are:
 - sound: the mean and the standard deviation of each mel bin over the frame's fbank segment;
 - both: the two concatenated.
 Each feature is standardised on the train split; a ridge regression (lambda = 100) maps them to
-the frame's labels (every view-frame row gets its frame's labels). A frame's score is the max over
-its views of the ridge output, a sequence's score the max over its frames. probe.json holds the
-sequence and frame mAP of every decoded frame of the test split for each kind, with the
-random-score chance of that split (vicokd.metrics.yardsticks).
+the frame's labels (every view-frame row gets its frame's labels; a weakly labelled sequence,
+with sequence labels only, gives every frame its sequence labels, the only target it has). A
+frame's score is the max over its views of the ridge output, a sequence's score the max over
+its frames. probe.json holds the
+sequence and frame mAP of every decoded frame of the test split for each kind (frame mAP over the
+sequences with frame labels only), with the random-score chance of that split
+(vicokd.metrics.yardsticks).
 
 The fit streams: each sequence is read a block of frames at a time and only X^T X and X^T Y are
 kept (float64, features x features), so memory does not grow with the data.
@@ -27,6 +30,7 @@ import torch
 from tqdm import tqdm
 
 from ..data.dataset import DataFiles, SequenceDataset, resize_frames
+from ..data.labels import has_frame_labels
 from ..errors import VicokdError
 from ..metrics import mean_average_precision, per_class_average_precision, yardsticks
 from ..runner import optional_input
@@ -92,10 +96,12 @@ def open_probe_data(files: DataFiles) -> ProbeData:
 def sequence_blocks(data: ProbeData, sid: str, block: int = FRAME_BLOCK):
     """Yield (features `[V, B, P]` float32, frame labels `[B, C]`) of one sequence, a block of
     decoded frames at a time; P holds the picture features, then the sound ones when there is
-    audio."""
+    audio. A sequence without frame labels gives each frame its sequence labels."""
     frames = data.frames[sid]["frames"]
-    labels = data.labels[sid]["frame_labels"][()]
     length = frames.shape[1]
+    group = data.labels[sid]
+    labels = group["frame_labels"][()] if has_frame_labels(group) else \
+        np.tile(group["sequence_labels"][()], (length, 1))
     for a in range(0, length, block):
         b = min(a + block, length)
         has_next = b < length
@@ -188,17 +194,23 @@ def score_test(data: ProbeData, models: dict, block: int):
     frame_y, frame_s = [], {k: [] for k in models}
     seq_y, seq_s = [], {k: [] for k in models}
     for sid in tqdm(data.test, desc="probe: test", unit="seq"):
+        framed = has_frame_labels(data.labels[sid])     # else: its frames are not scored
         per_kind = {k: [] for k in models}
         for x, y in sequence_blocks(data, sid, block):
-            frame_y.append(y)
+            if framed:
+                frame_y.append(y)
             for k, model in models.items():
                 per_kind[k].append(model.predict(x).max(axis=0))
         seq_y.append(data.labels[sid]["sequence_labels"][()])
         for k, parts in per_kind.items():
-            frame_s[k].append(np.concatenate(parts))
-            seq_s[k].append(frame_s[k][-1].max(axis=0))
-    return (np.stack(seq_y), np.concatenate(frame_y), {k: np.stack(v) for k, v in seq_s.items()},
-            {k: np.concatenate(v) for k, v in frame_s.items()})
+            scores = np.concatenate(parts)
+            if framed:
+                frame_s[k].append(scores)
+            seq_s[k].append(scores.max(axis=0))
+    c = len(data.classes)
+    return (np.stack(seq_y), np.concatenate(frame_y) if frame_y else np.zeros((0, c)),
+            {k: np.stack(v) for k, v in seq_s.items()},
+            {k: np.concatenate(v) if v else np.zeros((0, c)) for k, v in frame_s.items()})
 
 
 def run_probe(files: DataFiles, lam: float = RIDGE_LAMBDA, block: int = FRAME_BLOCK) -> dict:

@@ -1,58 +1,38 @@
-"""The `teacher` rule: train the audio-visual teacher of one home and backbone, then write its
-four outputs (runs/outputs.py; see docs/model.md)."""
+"""The `teacher` rule: the audio-visual teacher of one home and backbone, trained with the
+supervision `teacher.supervision` (eq. 5) on the run skeleton (runs/training.py)."""
 
 from __future__ import annotations
 
-import logging
+from ..data.dataset import DataFiles
+from ..distill import LossConfig
+from ..experiments import TEACHER, get_method
+from ..runner import job_sections
+from .outputs import RunOutputs
+from .training import RunSpec, data_files, run_sections, train_run
 
-import torch
 
-from ..config import fill
-from ..data.dataset import DataFiles, input_identity, model_input_sizes, split_datasets
-from ..distill import supervised_loss_fn
-from ..models import build_model, model_config
-from ..runner import optional_input
-from ..train import fit, train_config, without_speed_options
-from .outputs import RunOutputs, checkpoint_path, write_outputs
-
-log = logging.getLogger(__name__)
+def teacher_spec(model_section: dict, teacher_section: dict, backbone: str,
+                 run: str = TEACHER) -> RunSpec:
+    """The teacher's run (`run` TEACHER), or teacher-vc's (TEACHER_VC: the same data, seed,
+    initialisation and schedule, with VC added at `teacher.vc_weight`, paper Table 3)."""
+    model_section, section = run_sections(model_section, "teacher", teacher_section)
+    return RunSpec(name=run, backbone=backbone, method=get_method(run),
+                   supervision=str(section["supervision"]), seed=int(section["seed"]),
+                   init_seed=int(section["seed"]), audio=True,
+                   loss=LossConfig.of_teacher(section), section_name="teacher",
+                   section=section, model_section=model_section)
 
 
 def train_teacher(files: DataFiles, outputs: RunOutputs, model_section: dict,
-                  teacher_section: dict, backbone: str, threads: int = 1,
+                  teacher_section: dict, backbone: str, run: str = TEACHER,
                   on_epoch_end=None) -> dict:
-    """Train one teacher and write its four outputs; returns the metrics."""
-    torch.set_num_threads(max(1, int(threads)))
-    model_section, teacher_section = fill("model", model_section), fill("teacher", teacher_section)
-    tcfg = train_config(teacher_section, model_section)
-    train_set, test_set = split_datasets(files, model_section, tcfg.seed,
-                                         bool(teacher_section["cache"]))
-    mcfg = model_config(model_section, backbone, train_set.num_classes, audio=True,
-                        **model_input_sizes(train_set, model_section, audio=True))
-    torch.manual_seed(tcfg.seed)                       # the weights' initialisation
-    model = build_model(mcfg)
-    loss_fn = supervised_loss_fn(float(teacher_section["lambda_seq"]),
-                                 str(teacher_section["supervision"]))
-    fingerprint = {"model": model_section, "backbone": backbone,
-                   "teacher": without_speed_options(teacher_section),
-                   "classes": train_set.classes, "audio_shape": list(train_set.audio_shape or ()),
-                   "train": train_set.ids, "test": test_set.ids, "inputs": input_identity(files)}
-    ckpt = checkpoint_path(outputs.model)
-    log.info("teacher %s: %d train / %d test sequences, %d views, %d classes, checkpoint %s",
-             backbone, len(train_set), len(test_set), train_set.views, train_set.num_classes, ckpt)
-    result = fit(model, loss_fn, train_set, test_set, tcfg, ckpt, fingerprint, on_epoch_end)
-    config = {"model": model_section, "teacher": teacher_section, "backbone": backbone}
-    metrics = write_outputs(outputs, model, result, test_set, config, tcfg.epochs)
-    log.info("teacher %s: test mAP %.2f (chance %.2f), frame mAP %.2f, %.1fs", backbone,
-             metrics["map"] or float("nan"), metrics["chance"] or float("nan"),
-             metrics["frame_map"] or float("nan"), metrics["seconds"])
-    return metrics
+    """Train one teacher (or teacher-vc) and write its four outputs; returns the metrics."""
+    return train_run(teacher_spec(model_section, teacher_section, backbone, run), files,
+                     outputs, on_epoch_end)
 
 
-def main(snakemake) -> None:
-    """Entry of the `teacher` rule."""
-    inp = snakemake.input
-    files = DataFiles(frames=inp.frames, audio=inp.audio, labels=inp.labels, split=inp.split,
-                      masks=optional_input(inp, "masks"))
-    train_teacher(files, RunOutputs.of(snakemake.output), dict(snakemake.params.model),
-                  dict(snakemake.params.teacher), snakemake.wildcards.backbone, snakemake.threads)
+def main(snakemake, run: str = TEACHER) -> None:
+    """Entry of the `teacher` rule (and, with `run` TEACHER_VC, of `teacher_vc`)."""
+    model_section, section = job_sections(snakemake, "model", "teacher")
+    train_teacher(data_files(snakemake.input), RunOutputs.of(snakemake.output), model_section,
+                  section, snakemake.wildcards.backbone, run)

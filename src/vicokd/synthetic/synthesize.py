@@ -9,6 +9,7 @@ made it or in what order.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import default, fill
+from ..config import default, typed
 from ..errors import VicokdError
 from ..storage import atomic_h5, write_dataset, write_json
 from .encode import write_mp4
@@ -50,15 +51,13 @@ class SyntheticConfig:
 
     @classmethod
     def from_section(cls, section: dict) -> "SyntheticConfig":
-        known = {k: v for k, v in fill("synthetic", section).items()
-                 if k in cls.__dataclass_fields__}
-        cfg = cls(**known)
+        cfg = typed(cls, section)
         lo, hi = (float(v) for v in cfg.duration)
         if not 0 < lo <= hi:
             raise VicokdError(f"config synthetic.duration: expected 0 < min <= max, got {list(cfg.duration)}")
         if cfg.size % 2 or cfg.size < 32:
             raise VicokdError(f"config synthetic.size: {cfg.size} must be even and >= 32 (H.264 yuv420p)")
-        return cls(**{**known, "duration": (lo, hi)})
+        return dataclasses.replace(cfg, duration=(lo, hi))
 
 
 def home_seed(seed: int, env: str) -> np.random.SeedSequence:
