@@ -210,9 +210,12 @@ def _scan(path: Path) -> _Scan:
         raise VicokdError(f"{path}: unreadable or truncated video ({_short(exc)})") from None
     if not pts:
         raise VicokdError(f"{path}: video stream has no frames")
-    if len(pts) < declared or end > size:
+    if len(pts) < declared:
         raise VicokdError(f"{path}: unreadable or truncated video (the header declares {declared} "
                           f"frames, {len(pts)} are in the file)")
+    if end > size:
+        raise VicokdError(f"{path}: unreadable or truncated video (its packets reach byte {end}, "
+                          f"the file has {size})")
     if audio_packets < declared_audio:
         raise VicokdError(f"{path}: truncated audio track (the header declares {declared_audio} "
                           f"packets, {audio_packets} are in the file)")
@@ -298,8 +301,8 @@ def source_indices(count: int, decode_fps: float, source_fps: float, source_fram
 def nearest_frames(times: FrameTimes, count: int, decode_fps: float) -> np.ndarray:
     """For decoded frames i < count, the index of the frame whose presentation time is nearest
     to i / decode_fps, after the last frame the last one. Exact rational arithmetic; a time
-    halfway between two frames takes the later one, so that a constant-rate stream gives
-    source_indices' frames (round half up)."""
+    halfway between two frames takes the later one (round half up, as source_indices does for a
+    constant rate, except where its floats land just below an exact tie)."""
     ticks_per_second = 1 / Fraction(times.time_base)
     step = ticks_per_second / Fraction(decode_fps)           # decoded frame interval, in ticks
     ticks = times.ticks
