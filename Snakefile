@@ -20,9 +20,22 @@ from vicokd.errors import VicokdError
 
 try:
     cli_files = list(workflow.overwrite_configfiles or [])  # they win over configfile: above
-    check_config(config, [f for f in workflow.configfiles if f not in cli_files] + cli_files)
+    check_config(config, [f for f in workflow.configfiles if f not in cli_files] + cli_files,
+                 command_line=dict(workflow.config_settings.config or {}))  # --config: wins over all
 except VicokdError as exc:
     sys.exit(f"vicokd: error: {exc}")
+
+
+# Run before the first job (not in a dry run): a results/ or logs/ that cannot be written (a
+# read-only mount, no permission) stops the run in one line, rather than in Snakemake's
+# traceback when the first job removes its old outputs.
+onstart:
+    from vicokd.storage import unwritable
+
+    for folder in ("results", "logs", "benchmarks/results"):
+        fault = unwritable(folder)
+        if fault:
+            sys.exit(f"vicokd: error: {folder}/: cannot be written: {fault}")
 
 
 include: "workflow/rules/common.smk"

@@ -47,28 +47,61 @@ def write_mp4(path: Path, n_frames: int, fps: float | fractions.Fraction, size: 
         vs.pix_fmt = "yuv420p"
         vs.options = {"preset": "ultrafast", "crf": "12"}
         seconds = float(n_frames / rate) if audio_seconds is None else audio_seconds
-        astream = None
-        if seconds > 0:
-            astream = c.add_stream("aac", rate=sample_rate)
-            astream.layout = "mono"
+        astream = _audio_stream(c, sample_rate) if seconds > 0 else None
         for i in range(n_frames):
             for p in vs.encode(av.VideoFrame.from_ndarray(index_frame(i, size, height), format="rgb24")):
                 c.mux(p)
         for p in vs.encode():
             c.mux(p)
         if astream is not None:
-            total = int(seconds * sample_rate)
-            t = np.arange(total) / sample_rate
-            wave = (0.3 * np.sin(2 * np.pi * tone_hz * t)).astype(np.float32)
-            for s in range(0, total, 1024):
-                fr = av.AudioFrame.from_ndarray(wave[None, s:s + 1024], format="fltp", layout="mono")
-                fr.sample_rate = sample_rate
-                fr.pts = s
-                for p in astream.encode(fr):
-                    c.mux(p)
-            for p in astream.encode():
-                c.mux(p)
+            _write_tone(c, astream, seconds, sample_rate, tone_hz)
     return path
+
+
+def write_vfr_mp4(path: Path, pts_ms: list[int], size: int = 64, audio_seconds: float = 0.0,
+                  preset: str = "ultrafast", sample_rate: int = 16000) -> Path:
+    """A variable-frame-rate H.264 mp4: index frame i shown at pts_ms[i] milliseconds (stream
+    time base 1/1000, as a phone or home camera records), and an AAC track of `audio_seconds`
+    (none when 0). `preset` "medium" adds B-frames (packets out of presentation order)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ms = fractions.Fraction(1, 1000)
+    with av.open(str(path), "w") as c:
+        vs = c.add_stream("libx264", rate=50)
+        vs.width = vs.height = size
+        vs.pix_fmt = "yuv420p"
+        vs.time_base = vs.codec_context.time_base = ms
+        vs.options = {"preset": preset, "crf": "12"}
+        astream = _audio_stream(c, sample_rate) if audio_seconds > 0 else None
+        for i, pts in enumerate(pts_ms):
+            frame = av.VideoFrame.from_ndarray(index_frame(i, size), format="rgb24")
+            frame.pts, frame.time_base = pts, ms
+            for p in vs.encode(frame):
+                c.mux(p)
+        for p in vs.encode():
+            c.mux(p)
+        if astream is not None:
+            _write_tone(c, astream, audio_seconds, sample_rate, 440.0)
+    return path
+
+
+def _audio_stream(container, sample_rate: int):
+    stream = container.add_stream("aac", rate=sample_rate)
+    stream.layout = "mono"
+    return stream
+
+
+def _write_tone(container, stream, seconds: float, sample_rate: int, tone_hz: float) -> None:
+    total = int(seconds * sample_rate)
+    t = np.arange(total) / sample_rate
+    wave = (0.3 * np.sin(2 * np.pi * tone_hz * t)).astype(np.float32)
+    for s in range(0, total, 1024):
+        fr = av.AudioFrame.from_ndarray(wave[None, s:s + 1024], format="fltp", layout="mono")
+        fr.sample_rate = sample_rate
+        fr.pts = s
+        for p in stream.encode(fr):
+            container.mux(p)
+    for p in stream.encode():
+        container.mux(p)
 
 
 def write_wav(path: Path, seconds: float, sample_rate: int = 16000, tone_hz: float = 440.0) -> Path:

@@ -180,3 +180,85 @@ def test_key_order_and_whole_numbers_do_not_change_the_checked_config():
         assert repr(a[section]) == repr(b[section]), section
     assert list(a["model"]) == sorted(a["model"]) and repr(b["teacher"]["lambda_seq"]) == "1.0"
     assert a["dataset"]["classes"] == load(CONFIG)["dataset"]["classes"]   # lists keep order
+
+
+# --- issue 22: duplicated keys, numbers that are not finite, --config, negative seeds
+
+DUPLICATES = {
+    "top level": ("dataset:\n  require_audio: false\nteacher:\n  epochs: 3\ndataset:\n  root: x\n",
+                  "config key 'dataset' is given twice (lines 1 and 5)"),
+    "nested": ("teacher:\n  lr: 0.001\n  epochs: 3\n  lr: 0.01\n",
+               "config key 'teacher.lr' is given twice (lines 2 and 4)"),
+    "in a list": ("experiments:\n  homes: [home1]\n  seeds: [0]\nmodel:\n  vit: {layers: 2, layers: 3}\n",
+                  "config key 'model.vit.layers' is given twice (lines 5 and 5)"),
+    "json": ('{"teacher": {"epochs": 3},\n\t"teacher": {"epochs": 4}}\n',
+             "config key 'teacher' is given twice"),
+}
+
+
+@pytest.mark.parametrize("case", list(DUPLICATES))
+def test_a_key_given_twice_in_a_config_file_is_one_line(tmp_path, case):
+    """PyYAML keeps the last of two equal keys: a my.yaml with `dataset:` twice ran on the
+    built-in synthetic homes without a word."""
+    text, fault = DUPLICATES[case]
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(text)
+    with pytest.raises(VicokdError) as err:
+        check_config(embedded(), [str(CONFIG), str(mine)])
+    assert str(err.value) == f"{mine}: {fault}; keep one"
+
+
+@pytest.mark.parametrize("section, key, value", [("teacher", "lr", ".nan"), ("decode", "fps", ".inf"),
+                                                 ("student", "tau", "-.inf")])
+def test_a_number_that_is_not_finite_is_one_line(tmp_path, section, key, value):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(f"{section}:\n  {key}: {value}\n")
+    config = embedded()
+    config[section] = {**config[section], **load(mine)[section]}
+    with pytest.raises(VicokdError) as err:
+        check_config(config, [str(CONFIG), str(mine)])
+    shown = {".nan": "nan", ".inf": "inf", "-.inf": "-inf"}[value]
+    assert str(err.value) == f"{mine}: config key '{section}.{key}': {shown} is not a finite number"
+
+
+def test_a_negative_seed_is_one_line_naming_the_file(tmp_path):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("experiments:\n  seeds: [-1]\n")
+    config = embedded()
+    config["experiments"] = {**config["experiments"], "seeds": [-1]}
+    with pytest.raises(VicokdError) as err:
+        check_config(config, [str(CONFIG), str(mine)])
+    assert str(err.value) == f"{mine}: config key 'experiments.seeds.0': -1 is less than the minimum of 0"
+
+
+def test_a_bad_config_value_is_blamed_on_the_command_line():
+    """config.yaml holds decode.fps, but --config set the value that is wrong."""
+    config = embedded()
+    config["decode"] = {**config["decode"], "fps": ".inf"}    # --config decode={fps: .inf}: text
+    with pytest.raises(VicokdError) as err:
+        check_config(config, [str(CONFIG)], command_line={"decode": {"fps": ".inf"}})
+    assert str(err.value).startswith("--config: config key 'decode.fps': '.inf' is not of type 'number' "
+                                     "(Snakemake reads the values inside a --config mapping as text")
+    config = embedded()
+    config["teacher"] = {**config["teacher"], "epoch": 3}
+    with pytest.raises(VicokdError, match="^--config: unknown config key 'teacher.epoch'"):
+        check_config(config, [str(CONFIG)], command_line={"teacher": {"epoch": 3}})
+
+
+@pytest.mark.parametrize("case", ["duplicate", "command line"])
+def test_snakemake_stops_on_a_duplicated_key_or_a_bad_config_value_with_one_line(tmp_path, case):
+    work = prepare_workdir(tmp_path)
+    tiny = (REPO / "tests" / "config" / "tiny.yaml").read_text()   # decode: {fps: 2.5, size: 64}
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(tiny)
+    if case == "duplicate":
+        mine.write_text(tiny + "\ndecode:\n  size: 32\n")
+        extra, expected = ("-n",), f"vicokd: error: {mine}: config key 'decode' is given twice"
+    else:                                 # --config takes every word up to the next option
+        extra = ("--config", "decode={fps: .inf}", "-n")
+        expected = "vicokd: error: --config: config key 'decode.fps': '.inf' is not of type 'number'"
+    proc = run_snakemake(work, "results/table1.csv", config=mine, extra_args=extra, check=False)
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and errors[0].startswith(expected), proc.stderr
+    assert "Traceback" not in proc.stderr

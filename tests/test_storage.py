@@ -3,17 +3,21 @@ a read-only folder stops a job with one line naming the file (no traceback)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from conftest import prepare_workdir, run_snakemake, workflow_env
 from vicokd.errors import VicokdError
 from vicokd.runner import run_script
-from vicokd.storage import atomic_h5, atomic_path, write_dataset, write_json
+from vicokd.storage import (atomic_h5, atomic_path, open_h5, read_json, unwritable, write_dataset,
+                            write_json)
 
 
 def dead_pid() -> int:
@@ -41,10 +45,10 @@ def mounted(tmp_path):
     """Mount a tiny tmpfs (root only): mounted("full") or mounted("ro") is its folder."""
     points = []
 
-    def mount(kind):
-        point = tmp_path / kind
-        point.mkdir()
-        opts = "size=64k" + (",ro" if kind == "ro" else "")
+    def mount(kind, size="64k", at=None):
+        point = at or tmp_path / kind
+        point.mkdir(parents=True)
+        opts = f"size={size}" + (",ro" if kind == "ro" else "")
         proc = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(point)],
                               capture_output=True, text=True)
         if proc.returncode != 0:
@@ -103,3 +107,87 @@ def test_a_read_only_results_folder_is_one_line_also_for_a_plain_write(mounted, 
     err = capfd.readouterr().err
     assert f"vicokd: error: {folder / 'log.txt'}: cannot be written: read-only file system" in err
     assert "Traceback" not in err
+
+
+DECODE_ON = """
+import sys
+from types import SimpleNamespace
+from vicokd.data.decode import main
+from vicokd.runner import run_script
+job = SimpleNamespace(log=[], threads=1, input=SimpleNamespace(manifest=sys.argv[1]),
+                      output=[sys.argv[2]], params=SimpleNamespace(decode={"fps": 2.5, "size": 128}))
+run_script(job, main)
+"""
+
+
+def test_a_disk_that_fills_during_decode_is_one_line_and_a_clean_exit(mounted, tmp_path):
+    """On a 3 MB tmpfs as results/, decode printed h5py's "Exception ignored" tracebacks (the
+    failed write surfaced in destructors), then the one line, then died of SIGSEGV."""
+    from mediafiles import write_mp4
+    from vicokd.data.manifest import build_manifest
+
+    data = tmp_path / "data"
+    entries = []
+    for s in range(2):                          # 2 x 3 views x 25 frames of 128 px: ~7 MB
+        entry = {"id": f"seq{s}", "tricks": [{"labels": ["Walk"], "start": 1.0, "end": 3.0}]}
+        for v in range(3):
+            write_mp4(data / f"seq{s}_cam{v}.mp4", 50, 5, size=64)
+            entry[f"video_url_{v + 1}"] = f"seq{s}_cam{v}.mp4"
+        entries.append(entry)
+    (data / "annotations.json").write_text(json.dumps(entries))
+    manifest = build_manifest("home1", data / "annotations.json",
+                              {"format": "multisensor_home", "root": str(data), "classes": ["Walk"]})
+    write_json(tmp_path / "manifest.json", manifest)
+    results = mounted("full", size="3m")
+    out = results / "home1" / "frames.h5"
+    proc = subprocess.run([sys.executable, "-c", DECODE_ON, str(tmp_path / "manifest.json"), str(out)],
+                          capture_output=True, text=True, env=workflow_env())
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-3000:])
+    lines = [line for line in proc.stderr.splitlines() if "vicokd: error:" in line]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"vicokd: error: {out}: cannot be written: no space left on device")
+    assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert os.listdir(results / "home1") == []                # nothing half-written
+
+
+def test_a_read_only_results_folder_stops_the_workflow_before_any_job(mounted, tmp_path):
+    """Snakemake failed with a ~45-line traceback (remove_existing_output) on the first job."""
+    (tmp_path / "work").mkdir()
+    work = prepare_workdir(tmp_path / "work")
+    mounted("ro", at=work / "results")
+    proc = run_snakemake(work, "results/home1/manifest.json", check=False)
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
+    assert errors == ["vicokd: error: results/: cannot be written: read-only file system"], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (work / "resources").exists()                  # no job ran (synthesize first)
+    dry = run_snakemake(work, "results/home1/manifest.json", extra_args=("-n",))  # writes nothing
+    assert "synthesize" in dry.stdout
+
+
+def test_unwritable_names_the_fault_or_none(mounted, tmp_path):
+    assert unwritable(tmp_path / "not" / "yet") is None         # it would be made in tmp_path
+    folder = mounted("ro")
+    assert unwritable(folder) == "read-only file system"
+    assert unwritable(folder / "results" / "home1") == "read-only file system"
+
+
+@pytest.mark.parametrize("text, reason", [('{"a": "x\ty"}', "Invalid control character at line 1, column 9"),
+                                          ('{"a": "x', "Unterminated string starting at line 1, column 7"),
+                                          ('{"a": 1,\n}', "Expecting property name enclosed in double quotes at line 2, column 1")])
+def test_a_malformed_json_file_is_one_line_without_at_at(tmp_path, text, reason):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(VicokdError) as err:
+        read_json(path)
+    assert str(err.value).startswith(f"{path}: not valid JSON ({reason}")
+    assert "at at" not in str(err.value)
+
+
+def test_a_file_of_another_kind_is_named_with_the_right_article(tmp_path):
+    with atomic_h5(tmp_path / "features.h5", "features"):
+        pass
+    with pytest.raises(VicokdError, match=r"features\.h5: expected an 'audio' file, found kind='features'"):
+        open_h5(tmp_path / "features.h5", "audio")
+    with pytest.raises(VicokdError, match=r"expected a 'frames' file, found kind='features'"):
+        open_h5(tmp_path / "features.h5", "frames")

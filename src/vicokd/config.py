@@ -3,14 +3,17 @@
 workflow/schemas/config.schema.yaml declares every key with its type and default. This module
 reads it for everyone:
 
-- `check_config(config, files)`: what the Snakefile runs first. An unknown key in any section is
-  a one-line VicokdError naming the key, the closest valid one and the config file that has it;
-  a wrong type or range likewise; then the defaults are filled in, so every rule sees every key,
+- `check_config(config, files, command_line)`: what the Snakefile runs first. A key given twice
+  in one config file (YAML would silently keep the last) is a one-line VicokdError naming the
+  file and the key; an unknown key in any section likewise, with the closest valid one and the
+  config file (or `--config`) that has it; a wrong type or range, or a number that is not
+  finite (.nan, .inf), likewise; then the defaults are filled in, so every rule sees every key,
   and the config is made canonical (keys sorted, whole numbers of `number` keys as floats): a
   rule's params are compared by their repr, so the same settings written in another key order
   or as `1` for `1.0` must not rerun anything.
 - `fill(section, values)`: one section's values over its defaults (for library entry points
   that are also called with partial sections, e.g. by tests).
+- `load_config_file(path)`: one config file, refusing duplicated keys.
 - `default("model.frames")`: one key's default, for the dataclass configs' field defaults, so
   that a dataclass, the schema and config.yaml cannot disagree.
 - `typed(Dataclass, section)`: a dataclass config from a section, its fields' defaults (the
@@ -28,6 +31,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import json
+import math
 from functools import lru_cache
 from pathlib import Path
 
@@ -151,22 +156,96 @@ def fill(section: str, values: dict | None) -> dict:
     return _merge_defaults(_node(section), copy.deepcopy(dict(values or {})))
 
 
-def _where(files, keys: list[str]) -> str:
-    """The last config file (the one that wins) that sets the key path `keys`, or "config"."""
+def load_config_file(path) -> dict | None:
+    """A config file's contents (YAML, or JSON), refusing a key given twice in one mapping:
+    PyYAML (and Snakemake) keep the last silently, e.g. a second `dataset:` would replace the
+    first."""
+    text = Path(path).read_text()
+    try:
+        _refuse_duplicates(path, yaml.compose(text, Loader=yaml.SafeLoader), [])
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        try:                               # Snakemake reads JSON that YAML may not (tabs)
+            return json.loads(text, object_pairs_hook=lambda pairs: _unique_pairs(path, pairs))
+        except json.JSONDecodeError:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise VicokdError(f"{path}: not valid YAML{where} ({getattr(exc, 'problem', None) or exc})") from None
+
+
+def _refuse_duplicates(path, node, keys: list, seen: set | None = None) -> None:
+    seen = set() if seen is None else seen
+    if node is None or id(node) in seen:     # an alias repeats a node already checked
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        lines = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if key is not None and key != "<<":
+                if key in lines:
+                    raise VicokdError(f"{path}: config key '{_dotted(keys + [key])}' is given twice "
+                                      f"(lines {lines[key]} and {key_node.start_mark.line + 1}); "
+                                      f"keep one")
+                lines[key] = key_node.start_mark.line + 1
+            _refuse_duplicates(path, value_node, keys + [key], seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for k, item in enumerate(node.value):
+            _refuse_duplicates(path, item, keys + [k], seen)
+
+
+def _unique_pairs(path, pairs) -> dict:
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise VicokdError(f"{path}: config key '{key}' is given twice; keep one")
+        out[key] = value
+    return out
+
+
+COMMAND_LINE = "--config"
+
+
+def _holds(node, keys) -> bool:
+    """Whether the nested mappings (and lists) `node` have the key path `keys`."""
+    for key in keys:
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+            node = node[key]
+        else:
+            return False
+    return True
+
+
+def _where(files, keys: list, command_line=None) -> str:
+    """What sets the key path `keys` in the merged config: the command line's --config, which
+    wins over every file, else the last config file (the one that wins) that has it, else
+    "config"."""
+    if command_line and _holds(command_line, keys):
+        return COMMAND_LINE
     found = "config"
     for name in files or ():
         try:
-            with open(name) as f:
-                node = yaml.safe_load(f)
-        except (OSError, yaml.YAMLError):
+            node = load_config_file(name)
+        except (OSError, VicokdError):
             continue
-        for key in keys:
-            if not isinstance(node, dict) or key not in node:
-                break
-            node = node[key]
-        else:
+        if _holds(node, keys):
             found = str(name)
     return found
+
+
+def _non_finite(values, path: list):
+    """Yield (key path, value) of every float that is NaN or infinite (.nan, .inf in YAML:
+    JSON Schema's `number` accepts them)."""
+    if isinstance(values, dict):
+        for key, value in values.items():
+            yield from _non_finite(value, path + [key])
+    elif isinstance(values, list):
+        for k, value in enumerate(values):
+            yield from _non_finite(value, path + [k])
+    elif isinstance(values, float) and not math.isfinite(values):
+        yield path, values
 
 
 def _unknown_keys(node: dict, values, path: list[str]):
@@ -189,28 +268,39 @@ def _dotted(keys) -> str:
     return ".".join(str(k) for k in keys) or "(top level)"
 
 
-def check_config(config: dict, files=()) -> dict:
-    """Reject unknown keys and wrong values in one line each, then fill the defaults (in place).
+def check_config(config: dict, files=(), command_line=None) -> dict:
+    """Reject duplicated keys, unknown keys and wrong values in one line each, then fill the
+    defaults (in place).
 
-    `files`: the config files merged into `config`, to name the one that holds a fault."""
+    `files`: the config files merged into `config`, to name the one that holds a fault;
+    `command_line`: what `--config` set (it wins over every file)."""
     import jsonschema  # a dependency of Snakemake; imported here to keep `default` light
 
+    for name in files or ():
+        try:
+            load_config_file(name)               # a duplicated key is refused here
+        except OSError:
+            continue
     if not isinstance(config, dict):
         raise VicokdError(f"config: expected a mapping of sections, got {type(config).__name__}")
     for keys, close in _unknown_keys(schema(), config, []):
         hint = f"; the closest valid key is '{_dotted(keys[:-1] + [close])}'" if close else ""
-        raise VicokdError(f"{_where(files, keys)}: unknown config key '{_dotted(keys)}'{hint} "
+        raise VicokdError(f"{_where(files, keys, command_line)}: unknown config key '{_dotted(keys)}'{hint} "
                           f"(every key: workflow/schemas/{SCHEMA_PATH.name})")
     _merge_defaults(schema(), config)
+    for keys, value in _non_finite(config, []):
+        raise VicokdError(f"{_where(files, keys, command_line)}: config key '{_dotted(keys)}': "
+                          f"{value} is not a finite number")
     validator = jsonschema.Draft202012Validator(schema())
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is not None:
         keys = list(error.absolute_path)
-        if error.validator == "required":
-            where = _where(files, keys) if keys else "config"
-        else:
-            where = _where(files, keys)
-        raise VicokdError(f"{where}: config key '{_dotted(keys)}': {_short(error.message)}")
+        where = _where(files, keys, command_line) if keys else "config"
+        hint = ""
+        if where == COMMAND_LINE and error.validator == "type" and isinstance(error.instance, str):
+            hint = (" (Snakemake reads the values inside a --config mapping as text: set it in "
+                    "a --configfile)")
+        raise VicokdError(f"{where}: config key '{_dotted(keys)}': {_short(error.message)}{hint}")
     return canonical(config)
 
 

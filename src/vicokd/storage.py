@@ -15,6 +15,7 @@ import errno
 import hashlib
 import json
 import os
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -98,12 +99,29 @@ def write_fault(folder: Path, exc: Exception) -> str | None:
     return None
 
 
+def unwritable(folder: str | os.PathLike) -> str | None:
+    """Why files cannot be created in `folder` (or, when it does not exist yet, in the nearest
+    folder above it that does, where it would be made), or None when they can: a file is
+    created there and removed."""
+    folder = Path(folder).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        fd, name = tempfile.mkstemp(prefix=".vicokd-write-check", dir=folder)
+    except OSError as exc:
+        return write_fault(folder, exc) or exc.strerror or str(exc)
+    os.close(fd)
+    os.unlink(name)
+    return None
+
+
 @contextlib.contextmanager
 def atomic_h5(path: str | os.PathLike, kind: str, config: dict | None = None,
               **attrs) -> Iterator[h5py.File]:
     """Open a new HDF5 file for writing; it appears at `path` only once closed without error."""
     with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
+        f = h5py.File(tmp, "w")
+        try:
             f.attrs["kind"] = kind
             f.attrs["vicokd_version"] = __version__
             f.attrs["config"] = json.dumps(config or {}, sort_keys=True)
@@ -111,6 +129,33 @@ def atomic_h5(path: str | os.PathLike, kind: str, config: dict | None = None,
             for key, value in attrs.items():
                 f.attrs[key] = value
             yield f
+            f.close()                    # the last flush may fail too (a full disk)
+        except BaseException:
+            close_discarding(f)
+            raise
+
+
+def close_discarding(f: h5py.File) -> None:
+    """Close an HDF5 file whose contents are thrown away, without error.
+
+    HDF5 flushes its caches when a file (or any dataset of it) is closed. After a failed write
+    (a full disk) that flush fails again for every open object: h5py prints each failure
+    ("Exception ignored in ... __dealloc__") and the process could crash at exit on the file
+    HDF5 could not close. Pointing the file's descriptor at /dev/null first lets every flush
+    succeed, writing nothing, so the file closes and the caller removes it."""
+    if not f.id.valid:
+        return
+    try:
+        fd = f.id.get_vfd_handle()      # the POSIX descriptor of the default (sec2) driver
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            os.dup2(null, fd)
+        finally:
+            os.close(null)
+    except Exception:                    # another driver: close as is
+        pass
+    with contextlib.suppress(Exception):
+        f.close()
 
 
 def write_json(path: str | os.PathLike, obj) -> None:
@@ -127,7 +172,9 @@ def read_json(path: str | os.PathLike):
     try:
         return json.loads(p.read_text())
     except json.JSONDecodeError as exc:
-        raise VicokdError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        # json's messages may end in "at" ("Invalid control character at"): not "at at line"
+        reason = exc.msg.removesuffix(" at")
+        raise VicokdError(f"{p}: not valid JSON ({reason} at line {exc.lineno}, column {exc.colno})") from None
 
 
 def _json_default(obj):
@@ -147,6 +194,9 @@ def write_dataset(group: h5py.Group, name: str, data: np.ndarray, axes: Sequence
         raise ValueError(f"{name}: {len(axes)} axis names for {np.ndim(data)} dimensions")
     ds = group.create_dataset(name, data=data, **kwargs)
     ds.attrs["axes"] = ",".join(axes)
+    # Written now, not when HDF5 evicts its chunk cache: a full disk fails here, as an
+    # exception, rather than later in a destructor that can only print it.
+    ds.id.flush()
     return ds
 
 
@@ -162,7 +212,8 @@ def open_h5(path: str | os.PathLike, kind: str) -> h5py.File:
     found = f.attrs.get("kind")
     if found != kind:
         f.close()
-        raise VicokdError(f"{p}: expected a '{kind}' file, found kind={found!r}")
+        article = "an" if kind[:1] in "aeiou" else "a"
+        raise VicokdError(f"{p}: expected {article} '{kind}' file, found kind={found!r}")
     return f
 
 

@@ -1,7 +1,9 @@
 """The `decode` stage: every sequence's views at `decode.fps`, square, uint8, into frames.h5.
 
-Decoded frame i is the source frame nearest to time i / decode.fps, for every i with
-i / decode.fps inside the sequence's usable duration; only those frames are decoded.
+Decoded frame i is the source frame whose presentation timestamp is nearest to time
+i / decode.fps (after the view's first frame), for every i with i / decode.fps inside the
+sequence's usable duration; only those frames are decoded. Timestamps, not the average frame
+rate: a variable-frame-rate recording is decoded at the right times.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ..errors import VicokdError
 from ..storage import atomic_h5, write_dataset
 from .manifest import load_manifest
-from .media import decode_frames, frame_count, source_indices
+from .media import FrameTimes, decode_frames, frame_count, frame_times, nearest_frames
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +25,16 @@ log = logging.getLogger(__name__)
 def decode_sequence(root: Path, seq: dict, fps: float, size: int, threads: int = 1) -> np.ndarray:
     """uint8 `[V, T, size, size, 3]` RGB for one manifest sequence."""
     count = frame_count(seq["duration"], fps)
+    recorded = seq.get("frame_times")      # the manifest's; absent in a sequence made by hand
     views = []
-    for view, src_fps, src_frames in zip(seq["views"], seq["fps"], seq["frames"]):
-        idx = source_indices(count, fps, src_fps, src_frames)
-        views.append(decode_frames(root / view, idx, size, threads))
+    for v, (view, src_frames) in enumerate(zip(seq["views"], seq["frames"])):
+        path = root / view
+        times = FrameTimes.from_json(recorded[v]) if recorded else frame_times(path)
+        if len(times) != src_frames:
+            raise VicokdError(f"{path}: {len(times)} frames now, {src_frames} when the manifest "
+                              f"probed it; rerun the manifest")
+        idx = nearest_frames(times, count, fps)
+        views.append(decode_frames(path, idx, size, threads, times=times))
     return np.stack(views)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..config import fill
 from ..errors import VicokdError
 from ..storage import read_json, write_json
-from .annotations import read_home
+from .annotations import read_annotation_files, read_home
 from .media import probe, read_audio
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ def build_manifest(env: str, annotation_file: str | Path | list, dataset: dict,
     sequences = read_home(paths, dataset, root, id_lists)
     if id_lists:
         log.info("%d sequences named by %s", len(sequences), ", ".join(map(str, id_lists)))
+    check_view_counts(paths, sequences, dataset)
     out = []
     for seq in sequences:
         separate = bool(seq.audio)
@@ -104,6 +105,7 @@ def build_manifest(env: str, annotation_file: str | Path | list, dataset: dict,
             "frames": [i.frames for i in infos],
             "video_durations": [i.video_duration for i in infos],
             "audio_durations": audio_durations,
+            "frame_times": [i.times.to_json() for i in infos],   # what decode picks frames by
             "duration": duration,
             "segments": segments,
             "clip_labels": list(seq.clip_labels),
@@ -122,6 +124,29 @@ def build_manifest(env: str, annotation_file: str | Path | list, dataset: dict,
     has_audio = all(a is not None for s in out for a in s["audio_durations"])
     return {"env": env, "format": dataset["format"], "root": str(root), "classes": classes,
             "has_audio": has_audio, "sequences": out}
+
+
+def check_view_counts(annotation_file, sequences: list, dataset: dict) -> None:
+    """Every sequence of a home must have the same number of views (the models take a fixed
+    number of cameras): the first one that differs from the most common count is named, with
+    the annotation file that holds it, before any video is probed."""
+    counts = [len(seq.views) for seq in sequences]
+    if not counts or len(set(counts)) == 1:
+        return
+    usual = max(sorted(set(counts)), key=counts.count)
+    odd = next(seq for seq in sequences if len(seq.views) != usual)
+    files = [annotation_file] if isinstance(annotation_file, (str, Path)) else list(annotation_file)
+    where = files[0]
+    if len(files) > 1:                     # the file that holds the odd sequence
+        for path in files:
+            ids = {s.id for s in read_annotation_files(path, dataset["format"], dataset["classes"],
+                                                       dataset.get("view_pattern"))}
+            if odd.id in ids:
+                where = path
+                break
+    raise VicokdError(f"{where}: sequence '{odd.id}' has {len(odd.views)} view(s), "
+                      f"{counts.count(usual)} of the home's {len(counts)} sequences have {usual}; "
+                      f"every sequence of a home needs the same cameras")
 
 
 def load_manifest(path: str | Path) -> dict:
