@@ -6,7 +6,20 @@ figure worse, never a test red.
 """
 
 import json
+import os
+import platform
+import time
 from pathlib import Path
+
+
+def machine_note(load_before) -> dict:
+    """Where and when a benchmark ran, with the load average before and after it (other jobs
+    on the machine make its figures worse)."""
+    return {"cpu_count": os.cpu_count(),
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+            "machine": platform.platform(),
+            "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
 
 
 def write_result(path, result: dict) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO))  # run as a script too: benchmarks/ is a package
 
+from benchmarks import machine_note  # noqa: E402
 from vicokd.config import check_config  # noqa: E402
 from vicokd.data.manifest import build_manifest  # noqa: E402
 from vicokd.data.media import frame_count, open_video, read_audio  # noqa: E402
@@ -98,12 +99,7 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "manifest",
         "what": "build_manifest (PyAV headers and packets) against probing by decoding (decord "
                 "last frame + whole audio track), same files, same process",
-        "root": args.root, "homes": homes,
-        "cpu_count": os.cpu_count(),
-        "load_average_before": [round(x, 2) for x in load_before],
-        "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        "machine": platform.platform(),
-        "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "root": args.root, "homes": homes, **machine_note(load_before),
     }
     write_json(RESULT, result)
     print(json.dumps(result, indent=2))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import sys
@@ -22,7 +21,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO))  # run as a script too: benchmarks/ is a package
 
+from benchmarks import machine_note  # noqa: E402
 from vicokd.synthetic.synthesize import generate_home  # noqa: E402
 from vicokd.storage import write_json  # noqa: E402
 
@@ -81,12 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
         "cpu_seconds": round(cpu, 1),
         "idle_estimate_seconds": round(cpu / min(section["workers"], os.cpu_count() or 1), 1),
         "homes": homes,
-        "workers": section["workers"],
-        "cpu_count": os.cpu_count(),
-        "load_average_before": [round(x, 2) for x in load_before],
-        "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        "machine": platform.platform(),
-        "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "workers": section["workers"], **machine_note(load_before),
     }
     write_json(RESULT, result)
     print(json.dumps(result, indent=2))
