@@ -43,3 +43,25 @@ def test_predict_refuses_a_teacher_and_a_missing_video(tiny_run, tmp_path):
     proc = run_cli("predict", student, *videos[:-1], tmp_path / "gone.mp4", cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"vicokd: error: {tmp_path / 'gone.mp4'}: video file not found"
+
+
+def test_a_student_is_tied_to_the_encoders_it_was_trained_with(tiny_run, tmp_path):
+    """A model.pt copied out of its run needs --encoders; another home's encoders are refused
+    (their fingerprint is not the one model.pt records); its own work, given explicitly."""
+    import shutil
+    manifest = json.loads((tiny_run / "results/home1/manifest.json").read_text())
+    videos = [tiny_run / manifest["root"] / v for v in manifest["sequences"][0]["views"]]
+    model = tiny_run / "results/home1/multiasl/student-frame-seed0/model.pt"
+    copied = tmp_path / "deployed" / "model.pt"
+    copied.parent.mkdir()
+    shutil.copy(model, copied)
+    proc = run_cli("predict", copied, *videos, cwd=tmp_path)
+    assert proc.returncode == 2 and "--encoders" in proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    other = tiny_run / "results/home2/encoders"
+    proc = run_cli("predict", copied, *videos, "--encoders", other, cwd=tmp_path)
+    assert proc.returncode == 2 and "fingerprint differs" in proc.stderr, proc.stderr
+    own = tiny_run / "results/home1/encoders"
+    proc = run_cli("predict", copied, *videos, "--encoders", own, "--out", tmp_path / "s.json",
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr

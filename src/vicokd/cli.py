@@ -36,6 +36,25 @@ def trained_setting(model_path, name: str, given, recorded):
     return recorded
 
 
+def trained_encoders(model_path, folder, fingerprint: str | None):
+    """The frozen encoders a student trained on features needs: `folder` (--encoders), else
+    results/{env}/encoders of its run; checked against the fingerprint model.pt records."""
+    from .frozen import FrozenEncoders, folder_fingerprint
+
+    given = folder is not None
+    folder = Path(folder) if given else Path(model_path).resolve().parents[2] / "encoders"
+    if not (folder / "frozen.json").is_file():
+        where = "--encoders" if given else "its run's home (results/{env}/encoders)"
+        raise VicokdError(f"{model_path}: trained on frozen encoders' features, it needs that "
+                          f"home's encoders folder; none at {folder} ({where}): pass the "
+                          "results/{env}/encoders of its run with --encoders")
+    if fingerprint is not None and folder_fingerprint(folder) != fingerprint:
+        raise VicokdError(f"{folder}: not the frozen encoders {model_path} was trained with "
+                          "(their fingerprint differs): pass the results/{env}/encoders of its "
+                          "run with --encoders")
+    return FrozenEncoders.load(folder)
+
+
 def predict(model_path: str | Path, videos: list[str | Path], fps: float | None = None,
             size: int | None = None, threshold: float = 0.5,
             encoders: str | Path | None = None) -> dict:
@@ -75,10 +94,7 @@ def predict(model_path: str | Path, videos: list[str | Path], fps: float | None 
     idx = sample_indices(frames.shape[1], t, train=False)
     mean, std = float(norm["image_mean"]), float(norm["image_std"])
     if model.cfg.encoders == "frozen":
-        from .frozen import FrozenEncoders
-
-        folder = Path(encoders) if encoders else Path(model_path).resolve().parents[2] / "encoders"
-        frozen = FrozenEncoders.load(folder)
+        frozen = trained_encoders(model_path, encoders, trained.get("encoders_fingerprint"))
         # features of every decoded frame (each frame's change to the next one is a feature)
         x = frozen.video(normalise_frames(resize_frames(frames, frozen.cfg.image_size), mean,
                                           std))[:, idx]

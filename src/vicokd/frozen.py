@@ -198,6 +198,22 @@ class FrozenEncoders(nn.Module):
         return enc
 
 
+def folder_fingerprint(folder: str | Path) -> str:
+    """sha256 over every file of a frozen-encoders folder (relative path and bytes, sorted):
+    what features.h5 and every model trained on it record, so that a deployed student is
+    checked against the encoders it was trained with."""
+    import hashlib
+
+    folder = Path(folder)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0")
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return f"sha256 {digest.hexdigest()}"
+
+
 def frozen_config_to_dict(cfg: FrozenEncodersConfig) -> dict:
     return asdict(cfg)
 

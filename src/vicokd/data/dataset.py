@@ -190,9 +190,10 @@ class SequenceDataset(Dataset):
 
     def _decode_attrs(self) -> dict:
         # features.h5 carries frames.h5's decode rate and size (the features stage copies them)
+        # and the fingerprint of the frozen encoders that made it
         with open_h5(self.files.frames, "features" if self.features else "frames") as f:
             return {k: f.attrs[k].item() if hasattr(f.attrs[k], "item") else f.attrs[k]
-                    for k in ("fps", "size") if k in f.attrs}
+                    for k in ("fps", "size", "encoders_fingerprint") if k in f.attrs}
 
     def _check(self):
         picture = "features" if self.features else "frames"

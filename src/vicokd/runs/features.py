@@ -21,7 +21,7 @@ from ..config import fill
 from ..data.dataset import fbank_statistics, normalise_fbank, normalise_frames, resize_frames
 from ..errors import VicokdError
 from ..experiments import ENCODER_KEYS
-from ..frozen import FrozenEncoders, fit_whitening, frozen_config_from_section
+from ..frozen import FrozenEncoders, fit_whitening, folder_fingerprint, frozen_config_from_section
 from ..runner import job_sections, optional_input
 from ..storage import atomic_h5, atomic_path, open_h5, read_json, write_dataset
 
@@ -113,6 +113,8 @@ def write_features(frames_path: str, audio_path: str | None, split_path: str, ou
         k = cfg.features.components
         decoded = {key: reader.frames.attrs[key] for key in ("fps", "size")
                    if key in reader.frames.attrs}
+        # every model trained on these features records it (vicokd predict checks it)
+        decoded["encoders_fingerprint"] = folder_fingerprint(encoders_dir)
         with atomic_h5(out_path, kind="features", config={"model": section},
                        components=k, audio=reader.audio is not None, **decoded) as f:
             for sid in tqdm(reader.ids(), desc="features", unit="seq"):
