@@ -36,45 +36,6 @@ from benchmarks import write_result  # noqa: E402
 BACKBONES = ("multitrans", "multiasl", "multitsf")
 
 
-def fabricate_home(root: Path, cfg: dict, sequences: int, views: int, length: int, size: int,
-                   seed: int = 0):
-    """Paper-shaped artifacts (frames.h5 uint8 [V, L, size, size, 3] in the decode stage's
-    chunking, audio.h5, labels.h5, masks.h5, split.json) with random content; returns DataFiles."""
-    import numpy as np
-
-    from benchmarks.paper_scale import segment_length
-    from vicokd.data.dataset import DataFiles
-    from vicokd.storage import atomic_h5, write_dataset, write_json
-
-    rng = np.random.default_rng(seed)
-    classes = list(cfg["dataset"]["classes"])
-    c, mel, seg = len(classes), int(cfg["audio"]["mel_bins"]), segment_length(cfg)
-    ids = [f"seq{i:03d}" for i in range(sequences)]
-    paths = {k: root / f"{k}.h5" for k in ("frames", "audio", "labels", "masks")}
-    block = rng.integers(0, 256, (views, length, size, size, 3), dtype=np.uint8)
-    with atomic_h5(paths["frames"], "frames") as ff, atomic_h5(paths["audio"], "audio") as fa, \
-            atomic_h5(paths["labels"], "labels", classes=classes) as fl, \
-            atomic_h5(paths["masks"], "masks") as fm:
-        fa.attrs["fbank_mean"], fa.attrs["fbank_std"] = -4.27, 4.57
-        for k, sid in enumerate(ids):
-            frames = np.roll(block, k, axis=1)           # distinct blocks, no new random draw
-            write_dataset(ff.create_group(sid), "frames", frames, ("V", "T", "H", "W", "3"),
-                          chunks=(1,) + frames.shape[1:])
-            write_dataset(fa.create_group(sid), "fbank",
-                          rng.normal(-4, 4, (views, length, seg, mel)).astype(np.float16),
-                          ("V", "T", "L", "mel"))
-            y = (rng.random((length, c)) < 0.15).astype(np.uint8)
-            g = fl.create_group(sid)
-            write_dataset(g, "frame_labels", y, ("T", "C"))
-            write_dataset(g, "sequence_labels", y.max(0), ("C",))
-            write_dataset(fm.create_group(sid), "mask", rng.random((views, length)) < 0.5, ("V", "T"))
-    half = max(1, sequences // 2)
-    write_json(root / "split.json", {"train": ids, "test": ids[:half]})
-    return DataFiles(frames=str(paths["frames"]), audio=str(paths["audio"]),
-                     labels=str(paths["labels"]), split=str(root / "split.json"),
-                     masks=str(paths["masks"]))
-
-
 def measure_training(cfg: dict, files, backbone: str, role: str, device, workers: int,
                      steps: int, warmup: int) -> dict:
     """Steps of `role` through the training loop's data path; wait = time in next(loader)."""
@@ -191,7 +152,7 @@ def main(argv=()) -> None:
         print("bench_gpu: no CUDA GPU on this machine: skipped (nothing measured, nothing written)")
         return
 
-    from benchmarks.paper_scale import paper_config
+    from benchmarks.paper_scale import fabricate_home, paper_config
     cfg = paper_config()
     cfg["model"]["gradient_checkpointing"] = True
     cfg["model"]["bf16"] = True
