@@ -11,8 +11,10 @@ more disk; every epoch makes a new loader, as the training loop does (worker sta
 Usage: python -m benchmarks loader [--workers 0 1 2] [--epochs 2] [--layout decode|view]
 Target (issue 20): the GPU consumes ~40 items/s (0.3 s of compute per batch of 12), so 12
 workers must each deliver >= 3.5 items/s; on the 2-core development machine the per-worker
-figure is the proxy. Also times, per item, the read of the sampled frames alone in each
-frames.h5 layout. Writes benchmarks/results/loader.json and prints it."""
+figure is the proxy. Other jobs on the machine lower the wall-clock figures, so the CPU time of
+the reading processes is recorded too (items per CPU-second: what one idle core delivers).
+Also times one item composed in the training process, per frames.h5 layout. Writes
+benchmarks/results/loader.json and prints it."""
 
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ def loader_rate(files, cfg: dict, workers: int, epochs: int, pin: bool) -> dict:
     train_set, _ = split_datasets(files, cfg["model"], seed=0, cache=False)
     train_set.raw = True                                     # normalize_on_device
     items, first = 0, None
+    cpu0 = cpu_seconds()
     t0 = time.perf_counter()
     for epoch in range(epochs):
         for batch in make_loader(train_set, bs, True, 0, epoch, workers, pin_memory=pin):
@@ -51,13 +54,28 @@ def loader_rate(files, cfg: dict, workers: int, epochs: int, pin: bool) -> dict:
                 first = time.perf_counter() - t0
     seconds = time.perf_counter() - t0
     frames = batch["frames"]
+    del batch
     train_set.close()
+    cpu = {k: v - cpu0[k] for k, v in cpu_seconds().items()}   # the workers are joined by now
     return {"workers": workers, "items": items, "seconds": round(seconds, 2),
             "items_per_second": round(items / seconds, 2),
             "items_per_second_per_worker": round(items / seconds / max(workers, 1), 2),
+            # CPU time hardly grows with other jobs on the machine, wall time does: items per
+            # CPU-second of the processes that read is what one idle core would deliver
+            "cpu_seconds": {k: round(v, 2) for k, v in cpu.items()},
+            "items_per_cpu_second_reading": round(items / max(cpu["workers" if workers else
+                                                                    "training_process"], 1e-9), 2),
             "first_batch_seconds": round(first, 2),
             "batch_frames": {"shape": list(frames.shape), "dtype": str(frames.dtype),
                              "pinned": bool(frames.is_pinned()) if torch.cuda.is_available() else False}}
+
+
+def cpu_seconds() -> dict:
+    """CPU time (user + system) of this process and of its joined children (loader workers)."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"training_process": me.ru_utime + me.ru_stime, "workers": kids.ru_utime + kids.ru_stime}
 
 
 def read_ms(files, cfg: dict, items: int = 12) -> dict:
@@ -67,12 +85,13 @@ def read_ms(files, cfg: dict, items: int = 12) -> dict:
     train_set, _ = split_datasets(files, cfg["model"], seed=0, cache=False)
     train_set.raw = True
     train_set[0]                                             # open the files
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for i in range(items):
         train_set[i % len(train_set)]
     ms = 1000 * (time.perf_counter() - t0) / items
+    cpu_ms = 1000 * (time.process_time() - cpu0) / items
     train_set.close()
-    return {"item_ms": round(ms, 1)}
+    return {"item_ms": round(ms, 1), "item_cpu_ms": round(cpu_ms, 1)}
 
 
 def main(argv=()) -> None:
@@ -121,7 +140,8 @@ def main(argv=()) -> None:
                                "in_process": read_ms(files, cfg), "loader": runs}
             for r in runs:
                 print(f"{layout:6s} workers {r['workers']}: {r['items_per_second']:.2f} items/s, "
-                      f"{r['items_per_second_per_worker']:.2f} per worker", flush=True)
+                      f"{r['items_per_second_per_worker']:.2f} per worker, "
+                      f"{r['items_per_cpu_second_reading']:.2f} per CPU-second", flush=True)
             shutil.rmtree(home, ignore_errors=True)
     finally:
         if not args.work:
