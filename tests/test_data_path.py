@@ -16,7 +16,7 @@ from conftest import REPO
 from fake_artifacts import make_home
 from vicokd.config import check_config
 from vicokd.data.dataset import (EvaluationPasses, SequenceDataset, collate_items,
-                                 one_chunk_per_frame, read_frames, resize_frames,
+                                 one_chunk_per_frame, read_chunk, read_frames, resize_frames,
                                  resize_frames_hwc)
 from vicokd.data.decode import write_frames
 from vicokd.errors import VicokdError
@@ -59,6 +59,19 @@ def test_read_frames_takes_exactly_the_sampled_frames(tmp_path, layout):
     out = np.full((3, len(idx), 12, 12, 3), 7, np.uint8)
     assert read_frames(ds, idx, out) is out
     np.testing.assert_array_equal(out, BLOCK[:, idx])
+
+
+def test_a_chunk_is_read_without_h5py_writing_into_the_buffer_itself(tmp_path):
+    """h5py before 3.9 has no `out` argument: the chunk's bytes are copied in."""
+    dsid = stored(tmp_path, "decode").id
+
+    class OldH5py:
+        def read_direct_chunk(self, offsets, dxpl=None):
+            return dsid.read_direct_chunk(offsets)
+
+    out = np.zeros(12 * 12 * 3, np.uint8)
+    read_chunk(OldH5py(), (2, 5, 0, 0, 0), out)
+    np.testing.assert_array_equal(out.reshape(12, 12, 3), BLOCK[2, 5])
 
 
 def test_channels_last_resize_has_resize_frames_values():

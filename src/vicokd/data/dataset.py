@@ -131,6 +131,15 @@ def one_chunk_per_frame(ds) -> bool:
             and ds.id.get_create_plist().get_nfilters() == 0)
 
 
+def read_chunk(dsid, offsets: tuple, out: np.ndarray) -> None:
+    """The raw bytes of the chunk at `offsets` into the 1-D uint8 view `out` (h5py >= 3.9 writes
+    them there itself; older h5py returns bytes, copied in)."""
+    try:
+        dsid.read_direct_chunk(offsets, out=out)
+    except TypeError:                                   # h5py without the `out` argument
+        out[:] = np.frombuffer(dsid.read_direct_chunk(offsets)[1], np.uint8)
+
+
 def read_frames(ds, idx: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """uint8 [V, len(idx), H, W, 3]: the decoded frames `idx` of every view of a frames.h5
     `frames` dataset, written into `out` when given (a C-contiguous array of that shape).
@@ -145,7 +154,7 @@ def read_frames(ds, idx: np.ndarray, out: np.ndarray | None = None) -> np.ndarra
         dsid, rest = ds.id, (0,) * len(frame_shape)
         for v in range(views):
             for k, i in enumerate(idx):
-                dsid.read_direct_chunk((v, int(i)) + rest, out=out[v, k].reshape(-1))
+                read_chunk(dsid, (v, int(i)) + rest, out[v, k].reshape(-1))
     else:
         for v in range(views):
             np.take(ds[v], idx, axis=0, out=out[v])
