@@ -94,6 +94,7 @@ def test_collate_hands_on_a_batch_buffer_and_stacks_anything_else():
     assert torch.equal(collate_items(loose)["frames"], buf)
     part = collate_items(items[:1])                      # one row of a two-row buffer: stacked
     assert part["frames"].shape == (1, 3, 4) and part["frames"].data_ptr() != buf.data_ptr()
+    assert collate_items([torch.tensor(1), torch.tensor(2)]).tolist() == [1, 2]   # not items
 
 
 def decode_layout_home(tmp_path, size: int):

@@ -174,6 +174,8 @@ def collate_items(items: list[dict]) -> dict:
     """The DataLoader's collate: `default_collate`, except that frames which are the rows of
     one batch buffer, in order (raw items from `SequenceDataset.__getitems__`), are handed on
     as that buffer instead of being stacked into a copy."""
+    if not isinstance(items[0], dict) or not torch.is_tensor(items[0].get("frames")):
+        return default_collate(items)
     frames = [item["frames"] for item in items]
     base = frames[0]._base
     if (base is None or base.shape[0] != len(frames)
