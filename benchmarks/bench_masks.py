@@ -6,8 +6,8 @@ runs, here in float32), and how far the two paths' masks agree.
 Usage (from the repo root): python -m benchmarks masks, or
 python benchmarks/bench_masks.py [--frames 512] [--frames-b 16] [--threads 2]
 The bootstrap shape uses results/detector/yolov10.pt and results/home1/frames.h5 when they exist
-(then it also saves those frames to benchmarks/results/mask_sample.npz, which bench_gpu scores
-the GPU's half-precision path on), otherwise a random-init YOLOv10n and random frames; YOLOv10-B
+(then it also saves 256 of those frames to benchmarks/results/mask_sample.npz, on which
+bench_gpu compares the GPU's half-precision path with the predictor's), otherwise a random-init YOLOv10n and random frames; YOLOv10-B
 uses config/paper.yaml's masks.weights when that file exists, else a random init. Writes
 benchmarks/results/masks.json and prints it; the machine's load (uptime) is recorded beside
 the figures because other jobs may share the cores."""
@@ -26,6 +26,8 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO))  # run as a script too: benchmarks/ is a package
 
 from benchmarks import write_result  # noqa: E402
+
+SAMPLE_FRAMES = 256         # real frames saved for bench_gpu's agreement check on a GPU
 
 
 def home_frames(path: Path, n: int):
@@ -81,8 +83,8 @@ def main(argv=()) -> None:
         frames_h5 = REPO / "results" / "home1" / "frames.h5"
         if shape == "bootstrap" and frames_h5.is_file():
             frames, frames_src = home_frames(frames_h5, n), "results/home1/frames.h5"
-            if not source.startswith("random"):
-                np.savez(work / "mask_sample.npz", frames=frames)
+            if not source.startswith("random"):     # small enough to carry to a GPU machine
+                np.savez_compressed(work / "mask_sample.npz", frames=frames[:SAMPLE_FRAMES])
         else:
             frames, frames_src = random_frames(n, s["frame"]), "random (smooth)"
         runs, dets = {}, {}
