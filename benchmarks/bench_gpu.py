@@ -232,8 +232,11 @@ def main(argv=()) -> None:
         print("bench_gpu: no CUDA GPU on this machine: skipped (nothing measured, nothing written)")
         return
 
+    from dataclasses import replace
+
     from benchmarks.bench_loader import loader_rate
     from benchmarks.paper_scale import fabricate_home, paper_config
+    from vicokd.storage import read_json, write_json
     from vicokd.train import loader_workers
 
     cfg = paper_config()
@@ -266,7 +269,15 @@ def main(argv=()) -> None:
         t0 = time.perf_counter()
         files = fabricate_home(work, cfg, args.sequences, views, args.length, size)
         fabricate_s = time.perf_counter() - t0
-        loader = loader_rate(files, cfg, workers, 1, device.type == "cuda")
+        # the loader alone: each worker makes several batches per epoch (the train list
+        # names every sequence `repeat` times), so that start-up does not dominate
+        repeat = max(2, 2 * workers * int(cfg["teacher"]["batch_size"]) // args.sequences)
+        split = read_json(files.split)
+        write_json(work / "split_repeated.json", {"train": split["train"] * repeat,
+                                                  "test": split["test"]})
+        loader = loader_rate(replace(files, split=str(work / "split_repeated.json")), cfg,
+                             workers, 2, device.type == "cuda")
+        loader["train_list_repeat"] = repeat
         print(f"loader alone, {workers} workers: {loader['items_per_second']:.1f} items/s "
               f"({loader['items_per_second_per_worker']:.1f} per worker)", flush=True)
         runs, skipped = [], []
