@@ -166,7 +166,10 @@ def batch_buffer(shape: tuple[int, ...]) -> torch.Tensor:
     worker (the batch then reaches the training process without a copy), ordinary otherwise."""
     if get_worker_info() is None:
         return torch.empty(shape, dtype=torch.uint8)
-    storage = torch.UntypedStorage._new_shared(math.prod(shape))
+    try:        # what default_collate allocates its batches with (no copy of the new memory)
+        storage = torch.UntypedStorage._new_shared(math.prod(shape))
+    except AttributeError:                              # a torch without it: moved, one copy
+        return torch.empty(shape, dtype=torch.uint8).share_memory_()
     return torch.empty(0, dtype=torch.uint8).set_(storage, 0, shape)
 
 
