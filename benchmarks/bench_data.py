@@ -70,7 +70,7 @@ def read_strategies(frames_path: str, ids: list[str], t: int, repeats: int = 3) 
     import h5py
     import numpy as np
 
-    from vicokd.data.dataset import sample_indices
+    from vicokd.data.dataset import read_frames, sample_indices
 
     out = {}
     with h5py.File(frames_path, "r") as f:
@@ -79,6 +79,7 @@ def read_strategies(frames_path: str, ids: list[str], t: int, repeats: int = 3) 
             "whole_block_then_numpy": lambda ds, idx: ds[()][:, idx],
             "per_view_block_then_numpy": lambda ds, idx: np.stack([ds[v][idx] for v in range(ds.shape[0])]),
             "h5py_point_selection": lambda ds, idx: ds[:, np.unique(idx)],
+            "read_frames (the data path's reader)": lambda ds, idx: read_frames(ds, idx),
         }
         for name, fn in ways.items():
             t0 = time.perf_counter()
@@ -105,7 +106,8 @@ def main(argv=()) -> None:
 
     from vicokd.data.dataset import DataFiles, split_datasets
     from vicokd.data.manifest import load_manifest
-    from vicokd.models import build_model, model_config
+    from vicokd.model_configs import model_config
+    from vicokd.models import build_model
     from vicokd.config import fill
     from vicokd.distill import LossConfig, make_loss
     from vicokd.train import make_loader

@@ -51,7 +51,8 @@ def main(argv=()) -> None:
     import torch
     import yaml
 
-    from vicokd.models import build_model, model_config
+    from vicokd.model_configs import model_config
+    from vicokd.models import build_model
 
     torch.set_num_threads(1)
     paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())

@@ -32,7 +32,8 @@ def fabricate(root: Path, config: dict, backbone: str, seed: int = 0):
     import torch
 
     from vicokd.data.dataset import DataFiles
-    from vicokd.models import build_model, model_config, save_model
+    from vicokd.model_configs import model_config
+    from vicokd.models import build_model, save_model
     from vicokd.storage import atomic_h5, write_dataset, write_json
 
     rng = np.random.default_rng(seed)

@@ -71,7 +71,8 @@ def main(argv=()) -> None:
     from vicokd.config import fill
     from vicokd.distill import LossConfig
     from vicokd.experiments import get_method
-    from vicokd.models import build_model, load_model, model_config
+    from vicokd.model_configs import model_config
+    from vicokd.models import build_model, load_model
     from vicokd.runs.student import load_teacher
     from vicokd.train import make_loader
 

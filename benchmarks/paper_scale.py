@@ -46,7 +46,8 @@ def build(cfg: dict, backbone: str, role: str, device="cpu"):
 
     from vicokd.config import fill
     from vicokd.distill import LossConfig, make_loss
-    from vicokd.models import build_model, model_config
+    from vicokd.model_configs import model_config
+    from vicokd.models import build_model
 
     sec, classes = cfg["model"], len(cfg["dataset"]["classes"])
     mel, seg = int(cfg["audio"]["mel_bins"]), segment_length(cfg)
@@ -100,3 +101,53 @@ def timed(fn, sync=lambda: None) -> tuple[float, object]:
     out = fn()
     sync()
     return time.perf_counter() - t0, out
+
+
+# frames.h5 layouts a fabricated home can take: the decode stage's (what a user's run writes) and
+# the one-chunk-per-view layout that decode wrote before issue 20 (files made then still work).
+LAYOUTS = ("decode", "view")
+
+
+def fabricate_home(root: Path, cfg: dict, sequences: int, views: int, length: int, size: int,
+                   seed: int = 0, layout: str = "decode"):
+    """Paper-shaped artifacts (frames.h5 uint8 [V, L, size, size, 3] in `layout`, audio.h5,
+    labels.h5, masks.h5, split.json) with random content; returns DataFiles."""
+    import numpy as np
+
+    from vicokd.data.dataset import DataFiles
+    from vicokd.data.decode import write_frames
+    from vicokd.storage import atomic_h5, write_dataset, write_json
+
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, not {layout!r}")
+    rng = np.random.default_rng(seed)
+    classes = list(cfg["dataset"]["classes"])
+    c, mel, seg = len(classes), int(cfg["audio"]["mel_bins"]), segment_length(cfg)
+    ids = [f"seq{i:03d}" for i in range(sequences)]
+    root.mkdir(parents=True, exist_ok=True)
+    paths = {k: root / f"{k}.h5" for k in ("frames", "audio", "labels", "masks")}
+    block = rng.integers(0, 256, (views, length, size, size, 3), dtype=np.uint8)
+    with atomic_h5(paths["frames"], "frames") as ff, atomic_h5(paths["audio"], "audio") as fa, \
+            atomic_h5(paths["labels"], "labels", classes=classes) as fl, \
+            atomic_h5(paths["masks"], "masks") as fm:
+        fa.attrs["fbank_mean"], fa.attrs["fbank_std"] = -4.27, 4.57
+        for k, sid in enumerate(ids):
+            frames = np.roll(block, k, axis=1)           # distinct blocks, no new random draw
+            if layout == "decode":
+                write_frames(ff.create_group(sid), frames)
+            else:
+                write_dataset(ff.create_group(sid), "frames", frames, ("V", "T", "H", "W", "3"),
+                              chunks=(1,) + frames.shape[1:])
+            write_dataset(fa.create_group(sid), "fbank",
+                          rng.normal(-4, 4, (views, length, seg, mel)).astype(np.float16),
+                          ("V", "T", "L", "mel"))
+            y = (rng.random((length, c)) < 0.15).astype(np.uint8)
+            g = fl.create_group(sid)
+            write_dataset(g, "frame_labels", y, ("T", "C"))
+            write_dataset(g, "sequence_labels", y.max(0), ("C",))
+            write_dataset(fm.create_group(sid), "mask", rng.random((views, length)) < 0.5, ("V", "T"))
+    half = max(1, sequences // 2)
+    write_json(root / "split.json", {"train": ids, "test": ids[:half]})
+    return DataFiles(frames=str(paths["frames"]), audio=str(paths["audio"]),
+                     labels=str(paths["labels"]), split=str(root / "split.json"),
+                     masks=str(paths["masks"]))

@@ -15,7 +15,7 @@ from vicokd.distill import LossConfig
 from vicokd.errors import VicokdError
 from vicokd.masks.detector import DetectorConfig
 from vicokd.masks.masks import MasksConfig
-from vicokd.models import CONFIG_CLASSES, model_config
+from vicokd.model_configs import CONFIG_CLASSES, model_config
 from vicokd.synthetic.synthesize import SyntheticConfig
 from vicokd.train import TrainConfig
 

@@ -12,7 +12,8 @@ from vicokd.errors import VicokdError
 from vicokd.experiments import METHODS
 from vicokd.losses import (feature_distillation, logit_distillation, two_way_loss,
                            view_consistency)
-from vicokd.models import build_model, model_config
+from vicokd.model_configs import model_config
+from vicokd.models import build_model
 
 B, N, T, C, S, L, M = 2, 3, 8, 5, 16, 8, 16
 SECTION = fill("model", {"encoders": "finetune", "frames": T, "image_size": S, "patch_size": 8, "hidden_size": 16,

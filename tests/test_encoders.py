@@ -17,7 +17,8 @@ from vicokd.distill import LossConfig, make_loss
 from vicokd.encoders import AudioMLP, EncoderConfig, ViTEncoder
 from vicokd.frozen import FrozenEncoders, Whitening, audio_moments, frozen_config_from_section
 from vicokd.errors import VicokdError
-from vicokd.models import build_model, load_model, model_config, save_model
+from vicokd.model_configs import model_config
+from vicokd.models import build_model, load_model, save_model
 from vicokd.runs.features import write_features
 from vicokd.runs.outputs import RunOutputs
 from vicokd.runs.student import train_student

@@ -155,6 +155,8 @@ def test_build_training_set_uses_train_split_only(tmp_path):
     val = {n.split("__")[1] for n in (p.name for p in (tmp_path / "ds/images/val").glob("*.png"))}
     train = {n.split("__")[1] for n in (p.name for p in (tmp_path / "ds/images/train").glob("*.png"))}
     assert not val & train  # validation sequences are held out from training
+    assert val <= set(data["val_sequences"]["home1"])     # what bench_detector scores masks on
+    assert not set(data["val_sequences"]["home1"]) & (train | set(test_ids))
     assert "path: /" in (tmp_path / "ds" / "data.yaml").read_text()  # absolute
 
 

@@ -9,8 +9,8 @@ import torch
 from fake_artifacts import tiny_model_section
 from vicokd.distill import LossConfig, make_loss
 from vicokd.errors import VicokdError
-from vicokd.models import (OUTPUT_KEYS, build_model, load_model, model_config, resolve_device,
-                           save_model)
+from vicokd.model_configs import model_config
+from vicokd.models import OUTPUT_KEYS, build_model, load_model, resolve_device, save_model
 
 B, N, T, C, S, LF, M = 2, 3, 6, 5, 16, 8, 16
 

@@ -11,7 +11,8 @@ import torch
 from fake_artifacts import tiny_model_section
 from mediafiles import write_mp4
 from vicokd.cli import main
-from vicokd.models import build_model, model_config, save_model
+from vicokd.model_configs import model_config
+from vicokd.models import build_model, save_model
 
 CLASSES = ["Act0", "Act1", "Act2", "Act3"]
 

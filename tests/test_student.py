@@ -10,7 +10,8 @@ import torch
 
 from fake_artifacts import make_home, tiny_model_section
 from vicokd.errors import VicokdError
-from vicokd.models import build_model, model_config, save_model
+from vicokd.model_configs import model_config
+from vicokd.models import build_model, save_model
 from vicokd.runs.outputs import RunOutputs, checkpoint_path
 from vicokd.runs.student import train_student
 

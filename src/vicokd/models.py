@@ -38,9 +38,8 @@ from torch.utils.checkpoint import checkpoint as torch_checkpoint
 
 from .encoders import ASTEncoder, AudioMLP, ViTEncoder
 from .errors import VicokdError
-# The backbones' configs live in model_configs; model_config builds one from config.yaml.
-from .model_configs import (AVModelConfig, MultiASLConfig, MultiTransConfig,  # noqa: F401
-                            MultiTSFConfig, config_from_dict, config_to_dict, model_config)
+from .model_configs import (AVModelConfig, MultiASLConfig, MultiTransConfig, MultiTSFConfig,
+                            config_from_dict, config_to_dict)
 
 OUTPUT_KEYS = ("sequence_logits", "frame_logits", "view_frame_logits",
                "F_v", "F_a", "F_attn", "F_av", "F_fusion")

@@ -36,7 +36,7 @@ import json
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -46,7 +46,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .config import default, typed
-from .data.dataset import EvaluationPasses
+from .data.dataset import EvaluationPasses, collate_items
 from .errors import VicokdError
 from .metrics import authors_protocol_map, frame_mean_average_precision, mean_average_precision
 from .models import model_inputs, resolve_device
@@ -74,7 +74,7 @@ class TrainConfig:
     seed: int = default("teacher.seed")
     device: str = default("model.device")
     bf16: bool = default("model.bf16")
-    workers: int = default("teacher.workers")  # DataLoader processes; 0 = the training process
+    workers: int | str = default("teacher.workers")  # DataLoader processes, or "auto" (loader_workers)
     pin_memory: bool = default("teacher.pin_memory")    # page-locked batches: async GPU copies
     normalize_on_device: bool = default("teacher.normalize_on_device")  # uint8 frames to the GPU
     progress: bool = True
@@ -97,7 +97,20 @@ def make_loader(dataset, batch_size: int, shuffle: bool, seed: int = 0, epoch: i
         dataset.set_epoch(epoch)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
                       num_workers=workers, persistent_workers=False, drop_last=False,
-                      pin_memory=pin_memory and torch.cuda.is_available())
+                      pin_memory=pin_memory and torch.cuda.is_available(),
+                      collate_fn=collate_items)
+
+
+def loader_workers(setting: int | str, device: torch.device, threads: int | None = None) -> int:
+    """DataLoader processes for teacher/student `workers`: a number as given; `auto`: none when
+    training on the CPU (a worker would take a core from the step), else one per thread of the
+    job (`threads`, default torch's, which the run sets from Snakemake's) but the one the
+    training process keeps, at least one: at the paper's scale the GPU otherwise waits."""
+    if setting != "auto":
+        return int(setting)
+    if torch.device(device).type != "cuda":
+        return 0
+    return max(1, (torch.get_num_threads() if threads is None else int(threads)) - 1)
 
 
 def to_device(batch: dict, device: torch.device, dataset=None) -> dict:
@@ -254,6 +267,7 @@ def fit(model, loss_fn: LossFn, train_set, test_set, cfg: TrainConfig, checkpoin
         fingerprint: dict, on_epoch_end: Callable[[int, dict], None] | None = None) -> FitResult:
     """Train `model` with `loss_fn`; see the module docstring."""
     device = resolve_device(cfg.device)
+    cfg = replace(cfg, workers=loader_workers(cfg.workers, device))
     checkpoint_path = Path(checkpoint_path)
     model.to(device)
     for dataset in (train_set, test_set):

@@ -18,8 +18,9 @@ Per sequence the dataset reads `frames.h5` `/{id}/frames` uint8 [V, L, H, W, 3],
     index           int64   []               position in the dataset
 
 With `raw = True` (set by the training loop when teacher/student `normalize_on_device` is on)
-frames stay uint8 and fbank float16 in the item, a quarter and half of the bytes through the
-DataLoader's workers and pinned memory; `on_device(batch)` then normalises the batch on the GPU.
+frames stay uint8, channels last as stored (`[N, T, S, S, 3]`), and fbank float16 in the item,
+a quarter and half of the bytes through the DataLoader's workers and pinned memory;
+`on_device(batch)` then moves the channels and normalises the batch on the GPU.
 
 With frozen encoders (`model.encoders: frozen`) the `features` stage's `features.h5`
 (`/{id}/video`, `/{id}/audio` float16 [V, L, K]) stands for frames.h5 and audio.h5: `frames`
@@ -29,9 +30,15 @@ Evaluation scores every decoded frame: `EvaluationPasses` shifts the T evaluatio
 by 0, 1, ... within their intervals until every frame was sampled once; the sequence score is
 that of pass 0 (the positions training samples around).
 
-Reads take a sequence's whole block and index it in numpy: h5py point selection along an axis
-(`ds[:, [i, j]]`) costs tens of ms, a block read about one. Files open once per process (so
-once per DataLoader worker), never per item. With `cache=True` each sequence's block is read
+Frames are read one chunk per sampled frame and view (`read_frames`): the decode stage stores
+one frame of one view per chunk, so an item reads its N x T frames and nothing else, straight
+into the memory the batch travels in (h5py's own selection along the frame axis, `ds[:, [i,
+j]]`, is ~1000x slower at the paper's shapes; files decoded before that layout, one chunk per
+view, are read a view block at a time). With `raw` a batch's frames are read into one uint8
+buffer [B, N, T, S, S, 3] (channels last, as stored), in shared memory inside a DataLoader
+worker, which `collate_items` hands on without the copy that stacking makes; `on_device` moves
+the channels to where the model wants them. Files open once per process (so once per
+DataLoader worker), never per item. With `cache=True` each sequence's block is read
 once per process and kept in memory (frames already resized, uint8; fbank float16): later
 epochs only index it. The embedded default needs ~0.3 GB per home for that; real homes with
 long sequences may not fit, so it is a switch (teacher/student `cache:`).
@@ -39,13 +46,14 @@ long sequences may not fit, so it is a switch (teacher/student `cache:`).
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate, get_worker_info
 
 from ..errors import VicokdError
 from ..storage import artifact_identity, check_dataset, open_h5, read_json
@@ -105,6 +113,83 @@ def resize_frames(frames: np.ndarray, size: int) -> torch.Tensor:
     if (hgt, wid) != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     return x.contiguous().reshape(n, t, 3, size, size)
+
+
+def resize_frames_hwc(frames: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 [..., H, W, 3] -> uint8 [..., S, S, 3], channels last as stored: the same
+    antialiased bilinear as `resize_frames` (same values), without moving the channels."""
+    x = torch.as_tensor(np.ascontiguousarray(frames))
+    lead, (hgt, wid) = x.shape[:-3], x.shape[-3:-1]
+    if (hgt, wid) == (size, size):
+        return x
+    x = x.reshape(-1, hgt, wid, 3).permute(0, 3, 1, 2)
+    x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x.permute(0, 2, 3, 1).reshape(*lead, size, size, 3)
+
+
+def one_chunk_per_frame(ds) -> bool:
+    """Whether a frames.h5 `frames` dataset [V, L, H, W, 3] stores each frame of each view as
+    one unfiltered chunk (the decode stage's layout), so a chunk can be read as the frame."""
+    return (ds.chunks == (1, 1) + tuple(ds.shape[2:]) and ds.dtype == np.uint8
+            and ds.id.get_create_plist().get_nfilters() == 0)
+
+
+def read_chunk(dsid, offsets: tuple, out: np.ndarray) -> None:
+    """The raw bytes of the chunk at `offsets` into the 1-D uint8 view `out` (h5py >= 3.9 writes
+    them there itself; older h5py returns bytes, copied in)."""
+    try:
+        dsid.read_direct_chunk(offsets, out=out)
+    except TypeError:                                   # h5py without the `out` argument
+        out[:] = np.frombuffer(dsid.read_direct_chunk(offsets)[1], np.uint8)
+
+
+def read_frames(ds, idx: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """uint8 [V, len(idx), H, W, 3]: the decoded frames `idx` of every view of a frames.h5
+    `frames` dataset, written into `out` when given (a C-contiguous array of that shape).
+
+    In the decode stage's layout each frame is one chunk, read from the file straight into
+    `out`; other layouts (one chunk per view: files decoded before issue 20) read each view's
+    block and take the frames from it."""
+    views, frame_shape = ds.shape[0], tuple(ds.shape[2:])
+    if out is None:
+        out = np.empty((views, len(idx)) + frame_shape, np.uint8)
+    if one_chunk_per_frame(ds):
+        dsid, rest = ds.id, (0,) * len(frame_shape)
+        for v in range(views):
+            for k, i in enumerate(idx):
+                read_chunk(dsid, (v, int(i)) + rest, out[v, k].reshape(-1))
+    else:
+        for v in range(views):
+            np.take(ds[v], idx, axis=0, out=out[v])
+    return out
+
+
+def batch_buffer(shape: tuple[int, ...]) -> torch.Tensor:
+    """An uninitialised uint8 tensor for a batch's frames: in shared memory inside a DataLoader
+    worker (the batch then reaches the training process without a copy), ordinary otherwise."""
+    if get_worker_info() is None:
+        return torch.empty(shape, dtype=torch.uint8)
+    try:        # what default_collate allocates its batches with (no copy of the new memory)
+        storage = torch.UntypedStorage._new_shared(math.prod(shape))
+    except AttributeError:                              # a torch without it: moved, one copy
+        return torch.empty(shape, dtype=torch.uint8).share_memory_()
+    return torch.empty(0, dtype=torch.uint8).set_(storage, 0, shape)
+
+
+def collate_items(items: list[dict]) -> dict:
+    """The DataLoader's collate: `default_collate`, except that frames which are the rows of
+    one batch buffer, in order (raw items from `SequenceDataset.__getitems__`), are handed on
+    as that buffer instead of being stacked into a copy."""
+    if not isinstance(items[0], dict) or not torch.is_tensor(items[0].get("frames")):
+        return default_collate(items)
+    frames = [item["frames"] for item in items]
+    base = frames[0]._base
+    if (base is None or base.shape[0] != len(frames)
+            or any(f._base is not base or f.data_ptr() != base[j].data_ptr()
+                   for j, f in enumerate(frames))):
+        return default_collate(items)
+    rest = default_collate([{k: v for k, v in item.items() if k != "frames"} for item in items])
+    return {k: base if k == "frames" else rest[k] for k in items[0]}
 
 
 def normalise_frames(frames: torch.Tensor, mean: float, std: float) -> torch.Tensor:
@@ -297,27 +382,57 @@ class SequenceDataset(Dataset):
         return sample_indices(info.length, self.t, self.train, rng)
 
     def _block(self, sid: str) -> dict:
-        """The whole stored block of one sequence, as the item needs it: read once per item, or
-        once per process when `cache` is on (the frames then kept resized, uint8)."""
+        """The stored arrays of one sequence, as the item needs them: read once per item, or
+        once per process when `cache` is on (the frames then kept resized, uint8, channels
+        last). Without the cache, frames are left to `_frames` (only the sampled ones)."""
         if self.cache and sid in self._cache:
             return self._cache[sid]
         h = self._open()
         labels = h["labels"][sid]
         picture, sound = ("video", "audio") if self.features else ("frames", "fbank")
-        block = {"frames": h["frames"][sid][picture][()],   # [N, L, H, W, 3] uint8 | [N, L, K] f16
-                 "frame_labels": labels["frame_labels"][()],
+        block = {"frame_labels": labels["frame_labels"][()],
                  "sequence_labels": labels["sequence_labels"][()]}
+        if self.features or self.cache:
+            block["frames"] = h["frames"][sid][picture][()]   # [N, L, H, W, 3] u8 | [N, L, K] f16
         if "audio" in h:
             block["fbank"] = h["audio"][sid][sound][()]      # [N, L, Lf, M] | [N, L, K] float16
         if "masks" in h:
             block["mask"] = h["masks"][sid]["mask"][()]
         if self.cache and not self.features:
-            block["frames"] = resize_frames(block["frames"], self.size)   # [N, L, 3, S, S] uint8
+            block["frames"] = resize_frames_hwc(block["frames"], self.size)  # [N, L, S, S, 3]
             self._cache[sid] = block
         return block
 
+    def _frames(self, sid: str, block: dict, idx: np.ndarray,
+                out: torch.Tensor | None = None) -> torch.Tensor:
+        """uint8 [N, T, S, S, 3]: the frames `idx`, resized, channels last; in `out` if given."""
+        if self.cache:
+            frames = block["frames"][:, torch.from_numpy(idx)]
+        else:
+            ds = self._open()["frames"][sid]["frames"]
+            if tuple(ds.shape[2:4]) == (self.size, self.size) and out is not None:
+                read_frames(ds, idx, out.numpy())           # straight into the batch
+                return out
+            frames = resize_frames_hwc(read_frames(ds, idx), self.size)
+        if out is None:
+            return frames
+        out.copy_(frames)
+        return out
+
     def __getitem__(self, i: int) -> dict:
         return self.item(i, self.indices(i))
+
+    def __getitems__(self, indices: list[int]) -> list[dict]:
+        """The items of one batch (the DataLoader's batched fetch)."""
+        return self.batch_items([(i, self.indices(i)) for i in indices])
+
+    def batch_items(self, pairs: list[tuple[int, np.ndarray]]) -> list[dict]:
+        """Items of (sequence i, frames idx); raw items' frames are the rows of one batch buffer
+        (`batch_buffer`), which `collate_items` passes on whole."""
+        if not self.raw or self.features:
+            return [self.item(i, idx) for i, idx in pairs]
+        buf = batch_buffer((len(pairs), self.views, self.t, self.size, self.size, 3))
+        return [self.item(i, idx, buf[j]) for j, (i, idx) in enumerate(pairs)]
 
     def frame_labels(self, i: int) -> np.ndarray:
         """uint8 [L, C]: the labels of every decoded frame of sequence i."""
@@ -326,18 +441,18 @@ class SequenceDataset(Dataset):
             return self._cache[sid]["frame_labels"]
         return self._open()["labels"][sid]["frame_labels"][()]
 
-    def item(self, i: int, idx: np.ndarray) -> dict:
-        """Sequence i at the decoded frames `idx` [T] (see the module docstring)."""
-        block = self._block(self.sequences[i].seq_id)
+    def item(self, i: int, idx: np.ndarray, frames_out: torch.Tensor | None = None) -> dict:
+        """Sequence i at the decoded frames `idx` [T] (see the module docstring); raw frames
+        go into `frames_out` [N, T, S, S, 3] when given."""
+        sid = self.sequences[i].seq_id
+        block = self._block(sid)
         if self.features:
             frames = torch.from_numpy(block["frames"][:, idx]).float()   # [N, T, K]
         else:
-            if self.cache:
-                frames = block["frames"][:, torch.from_numpy(idx)]
-            else:
-                frames = resize_frames(block["frames"][:, idx], self.size)   # only the T sampled
-            if not self.raw:                # raw: uint8, normalised by on_device()
-                frames = normalise_frames(frames, self.image_mean, self.image_std)
+            frames = self._frames(sid, block, idx, frames_out if self.raw else None)
+            if not self.raw:                # raw: uint8 channels last, on_device() finishes
+                frames = normalise_frames(frames.movedim(-1, -3).contiguous(),
+                                          self.image_mean, self.image_std)
         item = {
             "frames": frames,
             "frame_labels": torch.from_numpy(block["frame_labels"][idx].astype(np.float32)),
@@ -358,8 +473,9 @@ class SequenceDataset(Dataset):
     def on_device(self, batch: dict) -> dict:
         """Normalise a batch of raw items where it is (the GPU): the same values the items
         carry when `raw` is off; a batch already normalised passes unchanged."""
-        if batch["frames"].dtype == torch.uint8:
-            batch["frames"] = normalise_frames(batch["frames"], self.image_mean, self.image_std)
+        if batch["frames"].dtype == torch.uint8:         # [B, N, T, S, S, 3], channels last
+            frames = batch["frames"].movedim(-1, -3).contiguous()
+            batch["frames"] = normalise_frames(frames, self.image_mean, self.image_std)
         if "fbank" in batch and batch["fbank"].dtype == torch.float16:
             batch["fbank"] = normalise_fbank(batch["fbank"], self.fbank_mean, self.fbank_std)
         return batch
@@ -391,6 +507,10 @@ class EvaluationPasses(Dataset):
     def __getitem__(self, j: int) -> dict:
         i, p, idx = self.items[j]
         return {**self.dataset.item(i, idx), "pass": torch.tensor(p)}
+
+    def __getitems__(self, js: list[int]) -> list[dict]:
+        items = self.dataset.batch_items([self.items[j][::2] for j in js])
+        return [{**item, "pass": torch.tensor(self.items[j][1])} for item, j in zip(items, js)]
 
 
 def model_input_sizes(dataset: SequenceDataset, model_section: dict, audio: bool) -> dict:

@@ -38,6 +38,15 @@ def decode_sequence(root: Path, seq: dict, fps: float, size: int, threads: int =
     return np.stack(views)
 
 
+def write_frames(group, frames: np.ndarray):
+    """`frames` uint8 [V, T, H, W, 3] as the dataset `frames` of `group`, one chunk per frame
+    of one view, uncompressed: training reads T of a sequence's L frames per item, each chunk
+    straight into its batch (vicokd.data.dataset.read_frames); whole-block readers (masks,
+    features) read it as fast as one chunk per view (benchmarks/bench_loader.py)."""
+    return write_dataset(group, "frames", frames, ("V", "T", "H", "W", "3"),
+                         chunks=(1, 1) + frames.shape[2:])
+
+
 def decode_manifest(manifest_path, out_path, decode: dict, threads: int = 1) -> None:
     manifest = load_manifest(manifest_path)
     root = Path(manifest["root"])
@@ -45,10 +54,7 @@ def decode_manifest(manifest_path, out_path, decode: dict, threads: int = 1) -> 
     with atomic_h5(out_path, kind="frames", config=decode, fps=fps, size=size) as f:
         for seq in tqdm(manifest["sequences"], desc=f"decode {manifest['env']}", unit="seq"):
             frames = decode_sequence(root, seq, fps, size, threads)
-            g = f.create_group(seq["id"])
-            # One chunk per view: the data path reads a whole view block at a time.
-            write_dataset(g, "frames", frames, ("V", "T", "H", "W", "3"),
-                          chunks=(1,) + frames.shape[1:])
+            write_frames(f.create_group(seq["id"]), frames)
         log.info("decoded %d sequences of %s at %.2f fps, %d px", len(manifest["sequences"]),
                  manifest["env"], fps, size)
 

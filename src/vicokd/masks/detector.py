@@ -65,13 +65,15 @@ def build_training_set(homes: dict[str, dict], out_dir: str | os.PathLike, cfg: 
     drawn at random from the train sequences (at least half with a person, when there are
     enough), plus a quarter as many validation frames, drawn uniformly, from a held-out
     `val_fraction` of those sequences (the test split is never touched: masks are
-    scored there). Returns counts and the path of data.yaml."""
+    scored there). Returns counts, the path of data.yaml and, per home, the held-out
+    validation sequences (`val_sequences`)."""
     import cv2
     out = Path(out_dir).resolve()
     if out.exists():
         shutil.rmtree(out)
     rng = np.random.default_rng(cfg.seed)
     counts = {"train": {"images": 0, "boxes": 0}, "val": {"images": 0, "boxes": 0}}
+    val_ids: dict[str, list[str]] = {}
     for sub in ("train", "val"):
         (out / "images" / sub).mkdir(parents=True)
         (out / "labels" / sub).mkdir(parents=True)
@@ -87,6 +89,7 @@ def build_training_set(homes: dict[str, dict], out_dir: str | os.PathLike, cfg: 
                  "train": [train_ids[i] for i in order[n_val:]]}
         if not parts["val"]:  # a single train sequence: validate on its frames
             parts["val"] = parts["train"]
+        val_ids[env] = list(parts["val"])
         quota = {"train": cfg.frames, "val": max(1, cfg.frames // 4)}
         frames_f = open_h5(paths["frames"], "frames")
         boxes_f = open_boxes(paths["boxes"])
@@ -137,7 +140,7 @@ def build_training_set(homes: dict[str, dict], out_dir: str | os.PathLike, cfg: 
     # Absolute paths: ultralytics would otherwise resolve them against its datasets_dir setting.
     data_yaml.write_text(f"path: {out}\ntrain: {out / 'images' / 'train'}\n"
                          f"val: {out / 'images' / 'val'}\nnames:\n  0: {PERSON}\n")
-    return {"data": str(data_yaml), **counts}
+    return {"data": str(data_yaml), **counts, "val_sequences": val_ids}
 
 
 def sample_frames(n_pos: int, n_neg: int, quota: int, rng: np.random.Generator) -> np.ndarray:
@@ -221,7 +224,7 @@ def main(snakemake) -> None:
         homes[env] = {"frames": frames, "split": split, "boxes": boxes}
     t0 = time.time()
     data = build_training_set(homes, work / "dataset", cfg, decode_fps)
-    log.info("training set: %s", data)
+    log.info("training set: %s", {k: v for k, v in data.items() if k != "val_sequences"})
     best = train_detector(data["data"], cfg, work / "run", device, snakemake.threads)
     train_s = time.time() - t0
     metrics = validate_detector(best, data["data"], cfg, device)

@@ -120,6 +120,43 @@ def _reason(exc: Exception) -> str:
     return text.strip() or type(exc).__name__
 
 
+# --------------------------------------------------------------------------- letterbox
+
+# ultralytics pads letterboxed images with this grey (LetterBox's padding_value).
+LETTERBOX_PAD = 114
+
+
+def letterbox_batch(frames, imgsz: tuple[int, int], stride: int = 32, auto: bool = False):
+    """A batch of same-sized uint8 RGB frames [B, H, W, 3] (a torch tensor, on any device) as
+    the model input ultralytics' LetterBox makes of each (resize keeping the aspect ratio to fit
+    `imgsz` (h, w), centred, padded with grey 114; `auto`: padded only up to a multiple of
+    `stride`): float [B, 3, h', w'] in 0-1, on the frames' device, in one batched resize.
+
+    The resize is bilinear with half-pixel centres, like OpenCV's INTER_LINEAR, rounded to whole
+    levels as OpenCV's uint8 output is: pixels differ from LetterBox's by at most one level
+    (OpenCV's fixed-point weights), tests/test_masks.py checks it against LetterBox itself."""
+    import torch
+    import torch.nn.functional as F
+
+    _, hgt, wid, _ = frames.shape
+    new_h, new_w = imgsz
+    r = min(new_h / hgt, new_w / wid)
+    unpad_w, unpad_h = max(round(wid * r), 1), max(round(hgt * r), 1)
+    dw, dh = new_w - unpad_w, new_h - unpad_h
+    if auto:
+        dw, dh = dw % stride, dh % stride
+    dw, dh = dw / 2, dh / 2
+    top, bottom = round(dh - 0.1), round(dh + 0.1)
+    left, right = round(dw - 0.1), round(dw + 0.1)
+    x = frames.permute(0, 3, 1, 2).float()
+    if (unpad_h, unpad_w) != (hgt, wid):
+        x = F.interpolate(x, size=(unpad_h, unpad_w), mode="bilinear", align_corners=False)
+        x = x.round_().clamp_(0, 255)
+    if top or bottom or left or right:
+        x = F.pad(x, (left, right, top, bottom), value=float(LETTERBOX_PAD))
+    return x.div_(255)
+
+
 # --------------------------------------------------------------------------- frames
 
 def check_frames(path, ds) -> None:

@@ -22,7 +22,8 @@ from ..data.dataset import (DataFiles, input_identity, model_input_sizes, requir
 from ..distill import LossConfig, check_student_teacher, freeze, make_loss
 from ..errors import VicokdError
 from ..experiments import Method
-from ..models import build_model, load_model_file, model_config, resolve_device
+from ..model_configs import model_config
+from ..models import build_model, load_model_file, resolve_device
 from ..runner import optional_input
 from ..train import fit, train_config
 from .outputs import RunOutputs, checkpoint_path, write_outputs
