@@ -30,7 +30,7 @@ def reference_dataset_class():
     import numpy as np
     import torch
 
-    from vicokd.data.dataset import normalise_frames, resize_frames
+    from vicokd.data.frames import normalise_frames, resize_frames
     from vicokd.data.decode import decode_sequence
     from vicokd.data.media import frame_count, read_audio
     from vicokd.data.spectrogram import fbank_segments, segment_audio
@@ -70,7 +70,8 @@ def read_strategies(frames_path: str, ids: list[str], t: int, repeats: int = 3) 
     import h5py
     import numpy as np
 
-    from vicokd.data.dataset import read_frames, sample_indices
+    from vicokd.data.frames import read_frames
+    from vicokd.data.sampling import sample_indices
 
     out = {}
     with h5py.File(frames_path, "r") as f:

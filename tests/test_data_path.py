@@ -15,9 +15,9 @@ import yaml
 from conftest import REPO
 from fake_artifacts import make_home
 from vicokd.config import check_config
-from vicokd.data.dataset import (EvaluationPasses, SequenceDataset, collate_items,
-                                 one_chunk_per_frame, read_chunk, read_frames, resize_frames,
-                                 resize_frames_hwc)
+from vicokd.data.dataset import EvaluationPasses, SequenceDataset
+from vicokd.data.frames import (collate_items, one_chunk_per_frame, read_chunk, read_frames,
+                                resize_frames, resize_frames_hwc)
 from vicokd.data.decode import write_frames
 from vicokd.errors import VicokdError
 from vicokd.storage import atomic_h5

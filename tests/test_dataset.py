@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from fake_artifacts import make_home
-from vicokd.data.dataset import SequenceDataset, sample_indices
+from vicokd.data.dataset import SequenceDataset
+from vicokd.data.sampling import sample_indices
 from vicokd.errors import VicokdError
 from vicokd.train import make_loader
 

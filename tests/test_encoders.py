@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from fake_artifacts import make_home, tiny_model_section
-from vicokd.data.dataset import (DataFiles, EvaluationPasses, SequenceDataset,
-                                 evaluation_passes, model_input_sizes)
+from vicokd.data.dataset import DataFiles, EvaluationPasses, SequenceDataset, model_input_sizes
+from vicokd.data.sampling import evaluation_passes
 from vicokd.distill import LossConfig, make_loss
 from vicokd.encoders import AudioMLP, EncoderConfig, ViTEncoder
 from vicokd.frozen import FrozenEncoders, Whitening, audio_moments, frozen_config_from_section

@@ -66,7 +66,8 @@ def predict(model_path: str | Path, videos: list[str | Path], fps: float | None 
     import torch
 
     from .config import fill
-    from .data.dataset import normalise_frames, resize_frames, sample_indices
+    from .data.frames import normalise_frames, resize_frames
+    from .data.sampling import sample_indices
     from .data.decode import decode_sequence
     from .data.media import frame_count, probe
     from .models import load_model_file

@@ -46,7 +46,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .config import default, typed
-from .data.dataset import EvaluationPasses, collate_items
+from .data.dataset import EvaluationPasses
+from .data.frames import collate_items
 from .errors import VicokdError
 from .metrics import authors_protocol_map, frame_mean_average_precision, mean_average_precision
 from .models import model_inputs, resolve_device

@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from ..config import fill
-from ..data.dataset import fbank_statistics, normalise_fbank, normalise_frames, resize_frames
+from ..data.frames import fbank_statistics, normalise_fbank, normalise_frames, resize_frames
 from ..errors import VicokdError
 from ..experiments import ENCODER_KEYS
 from ..frozen import FrozenEncoders, fit_whitening, folder_fingerprint, frozen_config_from_section

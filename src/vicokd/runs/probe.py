@@ -29,7 +29,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..data.dataset import DataFiles, SequenceDataset, resize_frames
+from ..data.dataset import DataFiles, SequenceDataset
+from ..data.frames import resize_frames
 from ..data.labels import has_frame_labels
 from ..errors import VicokdError
 from ..metrics import mean_average_precision, per_class_average_precision, yardsticks
