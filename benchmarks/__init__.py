@@ -5,11 +5,27 @@ benchmarks/results/<name>.json and prints them. They are not tests: a slow machi
 figure worse, never a test red.
 """
 
+import contextlib
 import json
 import os
 import platform
+import shutil
+import tempfile
 import time
 from pathlib import Path
+
+
+@contextlib.contextmanager
+def scratch_folder(keep: str | None, prefix: str):
+    """The folder a benchmark fabricates its data in: `keep` (its --work) when given, left
+    there afterwards; else a temporary folder, removed afterwards."""
+    work = Path(keep) if keep else Path(tempfile.mkdtemp(prefix=prefix))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        yield work
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def machine_note(load_before) -> dict:

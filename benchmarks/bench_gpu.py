@@ -35,9 +35,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -45,7 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO))  # run as a script too: benchmarks/ is a package
 
-from benchmarks import write_result  # noqa: E402
+from benchmarks import scratch_folder, write_result  # noqa: E402
 
 BACKBONES = ("multitrans", "multiasl", "multitsf")
 ROLES = ("teacher", "student")
@@ -265,9 +263,7 @@ def main(argv=()) -> None:
     sample = Path(args.mask_sample) if Path(args.mask_sample).is_file() else None
     sample_weights = Path(args.mask_weights) if Path(args.mask_weights).is_file() else None
     started = time.perf_counter()
-    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="vicokd-gpu-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    try:
+    with scratch_folder(args.work, "vicokd-gpu-bench-") as work:
         t0 = time.perf_counter()
         files = fabricate_home(work, cfg, args.sequences, views, args.length, size)
         fabricate_s = time.perf_counter() - t0
@@ -298,9 +294,6 @@ def main(argv=()) -> None:
                       f"{r.get('peak_gpu_memory_gb', float('nan'))} GB", flush=True)
         masks = measure_masks(cfg, files, "cpu" if args.cpu_smoke else "cuda", args.mask_frames,
                               work, args.cpu_smoke, sample, sample_weights)
-    finally:
-        if not args.work:
-            shutil.rmtree(work, ignore_errors=True)
     m = cfg["model"]
     result = {
         "what": "paper-scale training steps on one GPU (bf16, gradient checkpointing, random "

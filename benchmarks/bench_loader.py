@@ -23,7 +23,6 @@ import os
 import platform
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO))  # run as a script too: benchmarks/ is a package
 
-from benchmarks import write_result  # noqa: E402
+from benchmarks import scratch_folder, write_result  # noqa: E402
 
 
 def loader_rate(files, cfg: dict, workers: int, epochs: int, pin: bool) -> dict:
@@ -120,9 +119,8 @@ def main(argv=()) -> None:
     views, size = 5, int(cfg["decode"]["size"])
     pin = torch.cuda.is_available()
     load_before = [round(x, 2) for x in os.getloadavg()]
-    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="vicokd-loader-bench-"))
     layouts = {}
-    try:
+    with scratch_folder(args.work, "vicokd-loader-bench-") as work:
         for layout in args.layouts:
             home = work / layout
             t0 = time.perf_counter()
@@ -143,9 +141,6 @@ def main(argv=()) -> None:
                       f"{r['items_per_second_per_worker']:.2f} per worker, "
                       f"{r['items_per_cpu_second_reading']:.2f} per CPU-second", flush=True)
             shutil.rmtree(home, ignore_errors=True)
-    finally:
-        if not args.work:
-            shutil.rmtree(work, ignore_errors=True)
     m = cfg["model"]
     result = {
         "what": "items/s of vicokd.train.make_loader alone (no model) at config/paper.yaml's "

@@ -77,3 +77,15 @@ def tiny_model_section(**over) -> dict:
                "dropout": 0.1, "device": "cpu", "bf16": False, "gradient_checkpointing": False}
     section.update(over)
     return fill("model", section)           # complete, as the workflow's config check makes it
+
+
+def random_person_yolo(folder: Path, name: str = "rand.pt") -> Path:
+    """A random-init YOLOv10n checkpoint in `folder` whose class 0 is 'person' (no download,
+    no training): what the masks code loads where real weights would be."""
+    from vicokd.masks.yolo import prepare_ultralytics
+    prepare_ultralytics(folder / ".ultralytics")
+    from ultralytics import YOLO
+    model = YOLO("yolov10n.yaml")
+    model.model.names = {i: ("person" if i == 0 else f"c{i}") for i in range(80)}
+    model.save(str(folder / name))
+    return folder / name

@@ -14,6 +14,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fabricate import fabricate_home  # noqa: E402
+from fake_artifacts import random_person_yolo  # noqa: E402
 
 from vicokd.data.media import source_indices  # noqa: E402
 from vicokd.errors import VicokdError  # noqa: E402
@@ -23,7 +24,7 @@ from vicokd.masks.masks import (MasksConfig, compute_masks, derive_mask, load_ma
                                 pack_detections)
 from vicokd.masks.quality import mask_quality, precision_recall  # noqa: E402
 from vicokd.masks.truth import true_person_boxes  # noqa: E402
-from vicokd.masks.yolo import load_detector, prepare_ultralytics, select_device  # noqa: E402
+from vicokd.masks.yolo import load_detector, select_device  # noqa: E402
 from vicokd.storage import atomic_h5, write_dataset  # noqa: E402
 
 NAN = np.nan
@@ -166,11 +167,8 @@ def test_build_training_set_uses_train_split_only(tmp_path):
 def random_person_weights(tmp_path_factory):
     """A random-init YOLOv10n checkpoint whose class 0 is 'person' (no download, no training)."""
     tmp = tmp_path_factory.mktemp("yolo")
-    prepare_ultralytics(tmp / ".ultralytics")
+    random_person_yolo(tmp)
     from ultralytics import YOLO
-    model = YOLO("yolov10n.yaml")
-    model.model.names = {i: ("person" if i == 0 else f"c{i}") for i in range(80)}
-    model.save(str(tmp / "rand.pt"))
     classifier = YOLO("yolov8n-cls.yaml")
     classifier.save(str(tmp / "cls.pt"))
     return tmp

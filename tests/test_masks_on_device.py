@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from fake_artifacts import random_person_yolo
 from vicokd.masks.masks import MasksConfig, PersonDetector
-from vicokd.masks.yolo import LETTERBOX_PAD, letterbox_batch, prepare_ultralytics
+from vicokd.masks.yolo import LETTERBOX_PAD, letterbox_batch
 
 RNG = np.random.default_rng(0)
 
@@ -17,13 +18,7 @@ RNG = np.random.default_rng(0)
 @pytest.fixture(scope="module")
 def random_weights(tmp_path_factory):
     """A random-init YOLOv10n whose class 0 is 'person' (no download, no training)."""
-    tmp = tmp_path_factory.mktemp("yolo")
-    prepare_ultralytics(tmp / ".ultralytics")
-    from ultralytics import YOLO
-    model = YOLO("yolov10n.yaml")
-    model.model.names = {i: ("person" if i == 0 else f"c{i}") for i in range(80)}
-    model.save(str(tmp / "rand.pt"))
-    return tmp / "rand.pt"
+    return random_person_yolo(tmp_path_factory.mktemp("yolo"))
 
 
 @pytest.mark.parametrize("frame, size, auto", [

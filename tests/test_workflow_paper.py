@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from conftest import REPO, prepare_workdir, run_snakemake
+from fake_artifacts import random_person_yolo
 from mediafiles import write_mp4
 
 pytestmark = pytest.mark.e2e
@@ -71,14 +72,7 @@ def fabricate(root: Path) -> dict:
 @pytest.fixture(scope="module")
 def yolo_weights(tmp_path_factory) -> Path:
     """Local YOLOv10 weights whose class 0 is 'person' (random init, saved here)."""
-    tmp = tmp_path_factory.mktemp("yolo")
-    from vicokd.masks.yolo import prepare_ultralytics
-    prepare_ultralytics(tmp / ".ultralytics")
-    from ultralytics import YOLO
-    model = YOLO("yolov10n.yaml")
-    model.model.names = {i: ("person" if i == 0 else f"c{i}") for i in range(80)}
-    model.save(str(tmp / "yolov10.pt"))
-    return tmp / "yolov10.pt"
+    return random_person_yolo(tmp_path_factory.mktemp("yolo"), "yolov10.pt")
 
 
 SMALL_VIT = {"layers": 1, "heads": 2, "intermediate_size": 64, "hidden_size": 48}
