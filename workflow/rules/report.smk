@@ -109,6 +109,99 @@ rule figure3:
         "../../scripts/figure3.py"
 
 
+# Figure 4 (src/vicokd/report/figure4.py): per home, the evidence maps of the MultiASL teacher,
+# non-distilled student and ViCoKD on one test frame chosen by a written rule, and the share of
+# every map inside the person's box on every test view-frame with a person (true boxes on the
+# synthetic homes, else masks.h5); figure4 puts the homes together. The maps recompute each
+# model's input from the decoded frames (through the frozen encoders when model.encoders is
+# frozen), so figure4_home is a job with a benchmark, one per home.
+
+
+def figure4_home_inputs(wildcards):
+    """The runs Figure 4 measures in one home (grid.FIGURE4_MEASURED, in that order) and the
+    artifacts their inputs are rebuilt from, with the person boxes."""
+    env = wildcards.env
+    runs = list(grid.figure4_runs(env, SUPERVISIONS, TABLE_SEED).values())
+    inputs = {"models": run_files(runs, grid.RUN_OUTPUTS["model"]),
+              "predictions": run_files(runs, grid.RUN_OUTPUTS["predictions"]),
+              "frames": f"results/{env}/frames.h5", "labels": f"results/{env}/labels.h5",
+              "split": f"results/{env}/split.json",
+              "boxes": true_boxes_path(env) if IS_SYNTHETIC else f"results/{env}/masks.h5"}
+    if FROZEN_ENCODERS:
+        inputs |= {"features": f"results/{env}/features.h5", "encoders": f"results/{env}/encoders"}
+    elif config["dataset"]["require_audio"]:
+        inputs["audio"] = f"results/{env}/audio.h5"
+    return inputs
+
+
+def timeline_prediction_files():
+    """predictions.h5 of the runs the timelines draw (grid.FIGURE4_SHOWN), home by home."""
+    return [grid.run_file(rid, grid.RUN_OUTPUTS["predictions"]) for env in HOMES
+            for name, rid in grid.figure4_runs(env, SUPERVISIONS, TABLE_SEED).items()
+            if name in grid.FIGURE4_SHOWN]
+
+
+localrules:
+    figure4,
+    timelines,
+
+
+rule figure4_home:
+    input:
+        unpack(figure4_home_inputs),
+    output:
+        png="results/{env}/figure4.png",
+        json="results/{env}/figure4.json",
+    params:
+        models=list(grid.FIGURE4_MEASURED),
+        box_source="true" if IS_SYNTHETIC else "masks",
+    threads: 1
+    conda:
+        CONDA_ENV
+    log:
+        "logs/{env}/figure4.log",
+    benchmark:
+        "benchmarks/results/{env}/figure4.tsv"
+    script:
+        "../../scripts/figure4_home.py"
+
+
+rule figure4:
+    input:
+        pngs=expand("results/{env}/figure4.png", env=HOMES),
+        jsons=expand("results/{env}/figure4.json", env=HOMES),
+    output:
+        png="results/figure4.png",
+        json="results/figure4.json",
+    conda:
+        CONDA_ENV
+    log:
+        "logs/report/figure4.log",
+    script:
+        "../../scripts/figure4.py"
+
+
+rule timelines:
+    input:
+        predictions=timeline_prediction_files(),
+        labels=expand("results/{env}/labels.h5", env=HOMES),
+        masks=expand("results/{env}/masks.h5", env=HOMES),
+        splits=expand("results/{env}/split.json", env=HOMES),
+    output:
+        directory("results/timelines"),
+    params:
+        timelines=config["report"]["timelines"],
+        homes=HOMES,
+        models=list(grid.FIGURE4_SHOWN),
+        fps=config["decode"]["fps"],
+    conda:
+        CONDA_ENV
+    log:
+        "logs/report/timelines.log",
+    script:
+        "../../scripts/timelines.py"
+
+
 # The report prints the config that made the results, so it takes those sections (and only
 # reruns, in about a second, when one of them changes, as the runs it shows do anyway).
 rule report:
@@ -116,6 +209,9 @@ rule report:
         tables=rules.table1.output + rules.table2.output + rules.table3.output + rules.table4.output,
         figure3=rules.figure3.output.png,
         figure3_frame=rules.figure3.output.frame_png,
+        figure4=rules.figure4.output.png,
+        figure4_json=rules.figure4.output.json,
+        timelines=rules.timelines.output[0],
         metrics=run_files(report_run_ids()),
         probes=probe_files(),
         reference=PAPER_REFERENCE,
@@ -129,7 +225,7 @@ rule report:
         config_sections={
             k: config[k]
             for k in ("dataset", "synthetic", "decode", "audio", "masks", "detector", "split",
-                      "model", "teacher", "student", "experiments")
+                      "model", "teacher", "student", "report", "experiments")
             if k in config
         },
     conda:

@@ -23,6 +23,7 @@ from ..experiments import (ABLATIONS, TEACHER, TEACHER_VC, method_of_run, table1
 from ..storage import atomic_path
 from . import claims as cl
 from . import tables as tb
+from .figure4_page import figure4_section, read_figure4
 
 log = logging.getLogger("vicokd")
 
@@ -240,9 +241,10 @@ BEST_EPOCH_NOTES = [
 
 def build_report(metrics: Mapping, figures: Mapping[str, bytes], reference: pd.DataFrame,
                  experiments: Mapping, data_format: str, seed: int, config_sections: Mapping,
-                 bench: pd.DataFrame, probes: Mapping | None = None) -> str:
+                 bench: pd.DataFrame, probes: Mapping | None = None,
+                 figure4: Mapping | None = None) -> str:
     """The whole page as a string. `figures`: 'figure3' and optionally 'figure3_frame' PNGs;
-    `probes`: env -> probe.json content (tables.load_probes)."""
+    `probes`: env -> probe.json content (tables.load_probes); `figure4`: figure4_page.read_figure4."""
     exp = experiments
     homes, bbs, methods = exp["homes"], exp["backbones"], exp["methods"]
     sups, seeds, ablations = exp["supervision"], exp["seeds"], exp["ablations"]
@@ -361,6 +363,7 @@ def build_report(metrics: Mapping, figures: Mapping[str, bytes], reference: pd.D
     if "figure3_frame" in figures:
         body.append(html_figure(figures["figure3_frame"], "figure3-frame",
                                 "Figure 3 with frame-level test mAP [%] (less noisy)."))
+    body.append(figure4_section(figure4))
 
     body.append("<h2>Run time per stage</h2>\n")
     body.append(html_table(benchmark_summary(bench), "runtimes-summary",
@@ -401,7 +404,10 @@ def main(snakemake) -> None:
     reference = cl.read_reference(snakemake.input.reference)
     figures = {"figure3": Path(snakemake.input.figure3).read_bytes(),
                "figure3_frame": Path(snakemake.input.figure3_frame).read_bytes()}
+    figure4 = read_figure4(snakemake.input.figure4, snakemake.input.figure4_json,
+                           snakemake.input.timelines)
     page = build_report(metrics, figures, reference, exp, p.data_format, int(p.seed),
-                        _plain(dict(p.config_sections)), collect_benchmarks(p.benchmarks), probes)
+                        _plain(dict(p.config_sections)), collect_benchmarks(p.benchmarks), probes,
+                        figure4)
     with atomic_path(snakemake.output[0]) as tmp:
         tmp.write_text(page, encoding="utf-8")
