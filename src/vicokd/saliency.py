@@ -55,7 +55,7 @@ def grad_cam(activations: torch.Tensor, gradients: torch.Tensor
     empty = (total <= 0).squeeze(-1)
     maps = torch.where(total > 0, cam / total.clamp_min(1e-300),
                        torch.full_like(cam, 1.0 / cam.shape[-1]))
-    return maps.numpy(), empty.numpy()
+    return maps.cpu().numpy(), empty.cpu().numpy()
 
 
 def patch_edges(grid: int, patch: int, image_size: int, frame_size: int) -> np.ndarray:
@@ -129,8 +129,12 @@ class ModelEvidence:
     `model`: a vicokd AVModel (teacher or student, frozen or finetuned encoders);
     `section`: the `model:` section it was trained with (normalisation, image size)."""
 
-    def __init__(self, model, section: dict, inputs: HomeInputs, encoders=None):
-        self.model = model.eval()
+    def __init__(self, model, section: dict, inputs: HomeInputs, encoders=None,
+                 device: str = "cpu"):
+        from .models import resolve_device
+
+        self.device = resolve_device(device)
+        self.model = model.eval().to(self.device)
         self.cfg = model.cfg
         self.inputs = inputs
         self.frozen = self.cfg.encoders == "frozen"
@@ -146,7 +150,8 @@ class ModelEvidence:
             if not inputs.features or not inputs.encoders:
                 raise VicokdError(f"{inputs.frames}: a model on frozen encoders needs features.h5 "
                                   "and the encoders folder for its evidence maps")
-            self.encoders = encoders if encoders is not None else FrozenEncoders.load(inputs.encoders)
+            self.encoders = (encoders if encoders is not None
+                             else FrozenEncoders.load(inputs.encoders)).to(self.device)
             self.features_h5 = open_h5(inputs.features, "features")
             self.vit = self.encoders.vit
             self.image_size = int(self.encoders.cfg.image_size)
@@ -169,10 +174,11 @@ class ModelEvidence:
         self.grid = self.image_size // self.patch
 
     @classmethod
-    def load(cls, model_path, inputs: HomeInputs, encoders=None) -> "ModelEvidence":
+    def load(cls, model_path, inputs: HomeInputs, encoders=None, device: str = "cpu"
+             ) -> "ModelEvidence":
         from .models import load_model_file
         model, blob = load_model_file(model_path)
-        return cls(model, model_section_of(blob, model_path), inputs, encoders)
+        return cls(model, model_section_of(blob, model_path), inputs, encoders, device)
 
     def close(self) -> None:
         for f in (self.frames_h5, self.features_h5, self.audio_h5):
@@ -203,7 +209,7 @@ class ModelEvidence:
         """Maps of every view at the decoded frames `frames` (indices) of sequence `sid`, for
         class `classes[i]` at frame `frames[i]` (None: the class the model scores highest at
         that frame, fused over views)."""
-        pictures = self._pictures(sid)                                    # [V, L, 3, S, S]
+        pictures = self._pictures(sid).to(self.device)                    # [V, L, 3, S, S]
         views, length = pictures.shape[:2]
         frames = [int(j) for j in frames]
         if any(j < 0 or j >= length for j in frames):
@@ -224,12 +230,12 @@ class ModelEvidence:
         if self.frozen:
             with torch.no_grad():
                 tokens = torch.stack([self.encoders.tokens(v) for v in pictures])  # [V, L, Q, H]
-            cached = self._cached(sid, "video")
-            audio = self._cached(sid, "audio") if self.cfg.audio else None
+            cached = self._cached(sid, "video").to(self.device)
+            audio = self._cached(sid, "audio").to(self.device) if self.cfg.audio else None
             self._check_features(sid, tokens, cached)
             tokens.requires_grad_(True)
         else:
-            fbank = self._fbank(sid) if self.cfg.audio else None
+            fbank = self._fbank(sid).to(self.device) if self.cfg.audio else None
         for p, idx in enumerate(passes):
             targets = [(k, j) for j, (pp, k) in where.items() if pp == p and j in wanted]
             if not targets:
@@ -253,8 +259,8 @@ class ModelEvidence:
                     out.maps[:, i] = maps.reshape(views, self.grid, self.grid)
                     out.empty[:, i] = empty
                     out.classes[i] = c
-                    out.frame_scores[i] = torch.sigmoid(frame_logits[k]).numpy()
-                    out.view_scores[:, i] = torch.sigmoid(view_logits[:, k].detach()).numpy()
+                    out.frame_scores[i] = torch.sigmoid(frame_logits[k]).cpu().numpy()
+                    out.view_scores[:, i] = torch.sigmoid(view_logits[:, k].detach()).cpu().numpy()
         return out
 
     def _prefix(self, tokens: int) -> int:
@@ -273,14 +279,14 @@ class ModelEvidence:
         views, t = activations.shape[0] // len(idx), len(idx)
         act = activations.reshape(views, t, *activations.shape[1:])
         g = grad.reshape(views, t, *grad.shape[1:])
-        same = torch.from_numpy(np.asarray(idx) == j)      # a frame sampled twice (L < T)
+        same = torch.from_numpy(np.asarray(idx) == j).to(g.device)   # a frame sampled twice
         return act[:, k, q:].detach(), g[:, same, q:].sum(1)
 
     def _features(self, tokens, idx, cached):
         """The whitened video features [V, T, K] at positions idx: the cached values, with the
         gradient of the ones recomputed from the tokens."""
         views, length = tokens.shape[:2]
-        idx_t = torch.as_tensor(np.asarray(idx))
+        idx_t = torch.as_tensor(np.asarray(idx), device=tokens.device)
         now = tokens[:, idx_t]                                            # [V, T, Q, H]
         after = tokens[:, torch.clamp(idx_t + 1, max=length - 1)]
         # the last decoded frame has no next frame: its change is zero, as in the cache

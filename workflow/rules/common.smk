@@ -288,3 +288,30 @@ def table4_run_ids():
 def report_run_ids():
     """Every run any table shows, once."""
     return sorted(set(table1_run_ids() + table2_run_ids() + table3_run_ids() + table4_run_ids()))
+
+
+# --- Figure 4 and the timelines (workflow/rules/report.smk)
+
+
+def figure4_home_inputs(wildcards):
+    """The runs Figure 4 measures in one home (grid.FIGURE4_MEASURED, in that order) and the
+    artifacts their inputs are rebuilt from, with the person boxes."""
+    env = wildcards.env
+    runs = list(grid.figure4_runs(env, SUPERVISIONS, TABLE_SEED).values())
+    inputs = {"models": run_files(runs, grid.RUN_OUTPUTS["model"]),
+              "predictions": run_files(runs, grid.RUN_OUTPUTS["predictions"]),
+              "frames": f"results/{env}/frames.h5", "labels": f"results/{env}/labels.h5",
+              "split": f"results/{env}/split.json",
+              "boxes": true_boxes_path(env) if IS_SYNTHETIC else f"results/{env}/masks.h5"}
+    if FROZEN_ENCODERS:
+        inputs |= {"features": f"results/{env}/features.h5", "encoders": f"results/{env}/encoders"}
+    elif config["dataset"]["require_audio"]:
+        inputs["audio"] = f"results/{env}/audio.h5"
+    return inputs
+
+
+def timeline_prediction_files():
+    """predictions.h5 of the runs the timelines draw (grid.FIGURE4_SHOWN), home by home."""
+    return [grid.run_file(rid, grid.RUN_OUTPUTS["predictions"]) for env in HOMES
+            for name, rid in grid.figure4_runs(env, SUPERVISIONS, TABLE_SEED).items()
+            if name in grid.FIGURE4_SHOWN]

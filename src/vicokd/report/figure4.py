@@ -281,9 +281,10 @@ def compose(pngs: Sequence[str], path) -> None:
 
 def figure4_home(env: str, runs: Mapping[str, Mapping[str, str]], inputs, labels_path: str,
                  split_path: str, boxes_path: str, box_kind: str, out_png, out_json,
-                 threads: int = 1) -> dict:
+                 threads: int = 1, device: str = "cpu") -> dict:
     """Measure and draw one home. `runs`: name -> {"model": model.pt, "predictions": ...} for
-    every model in experiments.FIGURE4_MEASURED (names as there); `inputs`: saliency.HomeInputs."""
+    every model in experiments.FIGURE4_MEASURED (names as there); `inputs`: saliency.HomeInputs;
+    `device`: where the models run (model.device)."""
     import torch
 
     from ..saliency import ModelEvidence, patch_edges
@@ -303,7 +304,8 @@ def figure4_home(env: str, runs: Mapping[str, Mapping[str, str]], inputs, labels
                               f"{lacking[:3]}")
     labels = read_frame_labels(labels_path, ids)
     scores = {name: p["scores"] for name, p in preds.items()}
-    evidence = {name: ModelEvidence.load(r["model"], inputs) for name, r in runs.items()}
+    evidence = {name: ModelEvidence.load(r["model"], inputs, device=device)
+                for name, r in runs.items()}
     first = evidence["teacher"]
     frames_h5 = first.frames_h5
     size = int(frames_h5.attrs["size"])
@@ -400,4 +402,4 @@ def main(snakemake) -> None:
                         encoders=optional_input(inp, "encoders"), audio=optional_input(inp, "audio"))
     figure4_home(snakemake.wildcards.env, runs, inputs, inp.labels, inp.split, inp.boxes,
                  snakemake.params.box_source, snakemake.output.png, snakemake.output.json,
-                 snakemake.threads)
+                 snakemake.threads, str(snakemake.params.device))
