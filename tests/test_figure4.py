@@ -35,8 +35,14 @@ def test_the_class_is_the_largest_teacher_student_gap_and_the_frame_follows_the_
     labels = {"a": np.array([[1, 0], [1, 1], [0, 1]]), "b": np.array([[0, 1], [1, 0]])}
     teacher = {"a": np.array([[.9, .1], [.8, .2], [.1, .3]]), "b": np.array([[.2, .1], [.9, .9]])}
     student = {"a": np.array([[.1, .1], [.9, .2], [.2, .3]]), "b": np.array([[.9, .1], [.1, .9]])}
-    cls, gap = f4.choose_class(labels, teacher, student, ["a", "b"])
-    assert cls == 0 and gap[0] > 0 and gap[0] > gap[1]
+    cls, gap, level = f4.choose_class(labels, teacher, student, ["a", "b"])
+    assert cls == 0 and gap[0] > 0 and gap[0] > gap[1] and level == "frame"
+    # sequence labels only (no frame labelled): the sequence-level gap decides
+    seq = ({"a": np.array([0, 1]), "b": np.array([1, 1])}, {"a": np.array([.2, .9]),
+           "b": np.array([.9, .2])}, {"a": np.array([.9, .9]), "b": np.array([.1, .2])})
+    none = {k: np.zeros_like(v) for k, v in labels.items()}
+    cls, gap, level = f4.choose_class(none, teacher, student, ["a", "b"], seq)
+    assert (cls, level) == (0, "sequence") and gap[1] == 0
     visible = {"a": np.array([[1, 1, 0], [0, 1, 1]], bool), "b": np.array([[1, 1], [1, 1]], bool)}
     # labelled frames of class 0: a/0 (1 view), a/1 (2 views), b/1 (2 views, larger margin)
     assert f4.choose_frame(0, ["a", "b"], labels, visible, teacher, student) == ("b", 1)

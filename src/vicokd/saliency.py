@@ -142,7 +142,6 @@ class ModelEvidence:
         self.image_mean = float(norm.get("image_mean", 0.5))
         self.image_std = float(norm.get("image_std", 0.5))
         self.frames_h5 = open_h5(inputs.frames, "frames")
-        self.frame_size = int(self.frames_h5.attrs.get("size", 0)) or None
         self.features_h5 = self.audio_h5 = None
         for p in self.model.parameters():
             p.requires_grad_(False)
@@ -299,9 +298,11 @@ class ModelEvidence:
         with torch.no_grad():
             again = torch.stack([self.encoders.video_whitening(raw_video_of_tokens(t))
                                  for t in tokens])
+        if again.shape != cached.shape:
+            raise VicokdError(f"{self.inputs.features}:/{sid}/video: shape {tuple(cached.shape)}, "
+                              f"the encoders in {self.inputs.encoders} make {tuple(again.shape)}")
         atol, rtol = FEATURE_TOLERANCE
-        err = (again - cached).abs() - rtol * cached.abs()
-        if again.shape != cached.shape or float(err.max()) > atol:
+        if float(((again - cached).abs() - rtol * cached.abs()).max()) > atol:
             raise VicokdError(f"{self.inputs.features}:/{sid}/video: the encoders in "
                               f"{self.inputs.encoders} do not reproduce these features (max "
                               f"difference {float((again - cached).abs().max()):.3g}); rerun the "

@@ -58,19 +58,23 @@ METHOD = ("Grad-CAM, element-wise form (HiResCAM), on the ViT's patch tokens: th
 # --- inputs ---------------------------------------------------------------------------------------
 
 def read_predictions(path) -> dict:
-    """{seq id: frame_scores [L, C]} of a run's predictions.h5, and its classes."""
+    """{seq id: frame_scores [L, C]} and {seq id: sequence_scores [C]} of a run's
+    predictions.h5, and its classes."""
     with open_h5(path, "predictions") as f:
         classes = [str(c) for c in f.attrs.get("classes", [])]
         scores = {sid: f[sid]["frame_scores"][()] for sid in f}
-    return {"classes": classes, "scores": scores}
+        sequence = {sid: f[sid]["sequence_scores"][()] for sid in f}
+    return {"classes": classes, "scores": scores, "sequence": sequence}
 
 
-def read_frame_labels(path, ids: Sequence[str]) -> dict[str, np.ndarray]:
+def read_labels(path, ids: Sequence[str]) -> tuple[dict, dict]:
+    """Frame labels [L, C] and sequence labels [C] of the test sequences."""
     with open_h5(path, "labels") as f:
         missing = [s for s in ids if s not in f]
         if missing:
             raise VicokdError(f"{path}: no labels for test sequences {missing[:3]}")
-        return {sid: f[sid]["frame_labels"][()] for sid in ids}
+        return ({sid: f[sid]["frame_labels"][()] for sid in ids},
+                {sid: f[sid]["sequence_labels"][()] for sid in ids})
 
 
 class PersonBoxes:
@@ -110,16 +114,27 @@ class PersonBoxes:
 
 # --- the rule: which class, which frame -------------------------------------------------------------
 
-def choose_class(labels: Mapping[str, np.ndarray], teacher: Mapping[str, np.ndarray],
-                 student: Mapping[str, np.ndarray], ids: Sequence[str]) -> tuple[int, np.ndarray]:
+def ap_gap(labels: Mapping[str, np.ndarray], teacher: Mapping[str, np.ndarray],
+           student: Mapping[str, np.ndarray], ids: Sequence[str]) -> np.ndarray:
+    """Teacher AP - student AP per class over the rows of the test sequences (NaN: no positive)."""
+    def rows(d):
+        return np.concatenate([np.atleast_2d(d[s]) for s in ids])
+    y = rows(labels)
+    return per_class_average_precision(y, rows(teacher)) - per_class_average_precision(y, rows(student))
+
+
+def choose_class(labels, teacher, student, ids: Sequence[str], sequence=None
+                 ) -> tuple[int, np.ndarray, str]:
     """The class of the largest teacher - student gap in frame-level AP over the test frames
-    (ties: the first); returns it and the gap per class (NaN: no positive frame)."""
-    y = np.concatenate([labels[s] for s in ids])
-    gap = (per_class_average_precision(y, np.concatenate([teacher[s] for s in ids]))
-           - per_class_average_precision(y, np.concatenate([student[s] for s in ids])))
+    (ties: the first); returns it, the gap per class (NaN: no positive frame) and "frame".
+    Data with sequence labels only: `sequence` = (labels, teacher, student) of the sequences,
+    whose gap in sequence-level AP then decides ("sequence")."""
+    gap, level = ap_gap(labels, teacher, student, ids), "frame"
+    if np.isnan(gap).all() and sequence is not None:
+        gap, level = ap_gap(*sequence, ids), "sequence"
     if np.isnan(gap).all():
-        raise VicokdError("figure4: no class has a labelled test frame")
-    return int(np.nanargmax(gap)), gap
+        raise VicokdError("figure4: no class has a labelled test frame or sequence")
+    return int(np.nanargmax(gap)), gap, level
 
 
 def choose_frame(cls: int, ids: Sequence[str], labels, visible, teacher, student
@@ -277,6 +292,17 @@ def compose(pngs: Sequence[str], path) -> None:
         plt.imsave(tmp, np.concatenate(pad, axis=1), format="png")
 
 
+def finite(obj):
+    """`obj` with every NaN float as None (JSON has no NaN)."""
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    if isinstance(obj, float) and obj != obj:
+        return None
+    return obj
+
+
 # --- one home ---------------------------------------------------------------------------------------
 
 def figure4_home(env: str, runs: Mapping[str, Mapping[str, str]], inputs, labels_path: str,
@@ -302,7 +328,7 @@ def figure4_home(env: str, runs: Mapping[str, Mapping[str, str]], inputs, labels
         if lacking:
             raise VicokdError(f"{runs[name]['predictions']}: no scores for test sequences "
                               f"{lacking[:3]}")
-    labels = read_frame_labels(labels_path, ids)
+    labels, sequence_labels = read_labels(labels_path, ids)
     scores = {name: p["scores"] for name, p in preds.items()}
     evidence = {name: ModelEvidence.load(r["model"], inputs, device=device)
                 for name, r in runs.items()}
@@ -318,7 +344,9 @@ def figure4_home(env: str, runs: Mapping[str, Mapping[str, str]], inputs, labels
         visible, all_boxes = {}, {}
         for sid in ids:
             all_boxes[sid], visible[sid] = boxes.of(sid, views, lengths[sid])
-        cls, gaps = choose_class(labels, scores["teacher"], scores["student"], ids)
+        cls, gaps, gap_level = choose_class(labels, scores["teacher"], scores["student"], ids,
+                                 (sequence_labels, preds["teacher"]["sequence"],
+                                  preds["student"]["sequence"]))
         sid, frame = choose_frame(cls, ids, labels, visible, scores["teacher"], scores["student"])
         chosen = {name: ev.sequence(sid, [frame], [cls]) for name, ev in evidence.items()
                   if name in FIGURE4_SHOWN}
@@ -339,8 +367,9 @@ def figure4_home(env: str, runs: Mapping[str, Mapping[str, str]], inputs, labels
         "method": METHOD, "rule": RULE, "box_source": box_kind,
         "choice": {"class": classes[cls], "class_index": cls, "sequence": sid, "frame": int(frame),
                    "time_s": frame / fps, "views_with_person": int(visible[sid][:, frame].sum()),
-                   "teacher_student_frame_ap_gap": {c: None if np.isnan(g) else float(g)
-                                                    for c, g in zip(classes, gaps)},
+                   "teacher_student_ap_gap": {c: None if np.isnan(g) else float(g)
+                                              for c, g in zip(classes, gaps)},
+                   "ap_gap_level": gap_level,
                    "score": {n: float(o.frame_scores[0, cls]) for n, o in chosen.items()},
                    "share_in_box": {n: [None if not visible[sid][v, frame] else float(x)
                                         for v, x in enumerate(s)] for n, s in shown_share.items()},
@@ -360,12 +389,12 @@ def figure4_home(env: str, runs: Mapping[str, Mapping[str, str]], inputs, labels
                           for n in summary)
               + f"; uniform map {summary['teacher']['uniform_share']:.2f}.")
     title = (f"{label(env, HOME_LABELS)}, MultiASL: '{classes[cls]}' (largest teacher - student "
-             f"frame AP gap), sequence {sid}, frame {frame} ({frame / fps:.1f} s)")
+             f"{gap_level} AP gap), sequence {sid}, frame {frame} ({frame / fps:.1f} s)")
     draw_home(out_png, env, picture, {n: o.maps[:, 0] for n, o in chosen.items()},
               {n: o.empty[:, 0] for n, o in chosen.items()},
               {n: float(o.frame_scores[0, cls]) for n, o in chosen.items()},
               all_boxes[sid][:, frame], visible[sid][:, frame], edges, shown_share, title, footer)
-    write_json(out_json, result)
+    write_json(out_json, finite(result))
     log.info("figure4 %s: %d test sequences, %d view-frames with a person, %.1fs", env, len(ids),
              summary["teacher"]["view_frames"], seconds)
     return result

@@ -44,15 +44,19 @@ def _ci(lo_hi) -> str:
     return "n/a" if math.isnan(lo) else f"{lo:.3f}–{hi:.3f}"
 
 
+def _num(v, digits: int = 3) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
 def share_table(data: Mapping) -> pd.DataFrame:
     rows = []
     for env, home in data["homes"].items():
         for name, m in home["measurement"].items():
             rows.append({"Home": label(env, HOME_LABELS), "Model": label(name, METHOD_LABELS),
-                         "Share in box (95 % CI)": f"{m['share_in_box']:.3f} "
+                         "Share in box (95 % CI)": f"{_num(m['share_in_box'])} "
                                                    f"({_ci(m['share_in_box_ci95'])})",
-                         "Uniform map": f"{m['uniform_share']:.3f}",
-                         "Ratio to uniform": f"{m['ratio_to_uniform']:.2f}",
+                         "Uniform map": _num(m["uniform_share"]),
+                         "Ratio to uniform": _num(m["ratio_to_uniform"], 2),
                          "View-frames": m["view_frames"], "Sequences": m["sequences"],
                          "Empty maps": m["empty_maps"]})
     return pd.DataFrame(rows)
@@ -72,7 +76,8 @@ def difference_table(data: Mapping) -> pd.DataFrame:
             a, b = d["models"]
             rows.append({"Home": label(env, HOME_LABELS),
                          "Difference in share": f"{label(a, METHOD_LABELS)} − {label(b, METHOD_LABELS)}",
-                         "Value (95 % CI)": f"{d['difference']:+.3f} ({_ci(d['ci95'])})",
+                         "Value (95 % CI)": ("n/a" if d["difference"] is None else
+                                             f"{d['difference']:+.3f} ({_ci(d['ci95'])})"),
                          "Reading": verdict(d["ci95"])})
     return pd.DataFrame(rows)
 
