@@ -203,16 +203,17 @@ def paired_difference(shares: Mapping[str, list[np.ndarray]], uniform, a: str, b
 
 
 def measure_home(evidence: Mapping[str, "object"], boxes: PersonBoxes, ids: Sequence[str],
-                 views: int, lengths: Mapping[str, int], edges: np.ndarray,
-                 progress=None) -> tuple[dict, dict]:
+                 views: int, lengths: Mapping[str, int], edges: np.ndarray) -> tuple[dict, dict]:
     """Every model's maps on every test view-frame where a person is seen; returns
     (summary per model, {"shares"...} raw per sequence for paired differences)."""
+    from tqdm import tqdm
+
     from ..saliency import box_coverage, share_inside
 
     shares = {name: [] for name in evidence}
     empty = {name: [] for name in evidence}
     uniform = []
-    for sid in ids:
+    for sid in tqdm(ids, desc="figure4: maps", unit="seq"):
         bx, vis = boxes.of(sid, views, lengths[sid])
         frames = np.flatnonzero(vis.any(0))
         cover = box_coverage(bx[:, frames], edges)                       # [V, F, g, g]
@@ -227,8 +228,6 @@ def measure_home(evidence: Mapping[str, "object"], boxes: PersonBoxes, ids: Sequ
             else:
                 shares[name].append(np.zeros(0))
                 empty[name].append(np.zeros(0, bool))
-        if progress is not None:
-            progress(sid)
     return summarise(shares, uniform, empty), {"shares": shares, "uniform": uniform}
 
 
@@ -350,9 +349,7 @@ def figure4_home(env: str, runs: Mapping[str, Mapping[str, str]], inputs, labels
         sid, frame = choose_frame(cls, ids, labels, visible, scores["teacher"], scores["student"])
         chosen = {name: ev.sequence(sid, [frame], [cls]) for name, ev in evidence.items()
                   if name in FIGURE4_SHOWN}
-        done = []
-        summary, raw = measure_home(evidence, boxes, ids, views, lengths, edges,
-                                    progress=done.append)
+        summary, raw = measure_home(evidence, boxes, ids, views, lengths, edges)
     finally:
         boxes.close()
         for ev in evidence.values():
