@@ -106,9 +106,12 @@ def test_figure4_home_draws_and_measures_every_model(homes):
         lo, hi = m["share_in_box_ci95"]
         assert lo <= m["share_in_box"] <= hi
         assert 0 <= m["empty_maps"] <= m["view_frames"]
-    d = {tuple(x["models"]): x for x in saved["differences"]}
-    assert d[("vicokd", "student")]["difference"] == pytest.approx(
-        saved["measurement"]["vicokd"]["share_in_box"] - saved["measurement"]["student"]["share_in_box"])
+        assert m["uniform_share"] <= m["best_patch_share"] <= 1
+        assert 0 <= m["peak_in_box_chance"] <= 1 and 0 <= m["peak_in_box"] <= 1
+    d = {(x["metric"], *x["models"]): x for x in saved["differences"]}
+    for key in ("share_in_box", "peak_in_box"):
+        assert d[(key, "vicokd", "student")]["difference"] == pytest.approx(
+            saved["measurement"]["vicokd"][key] - saved["measurement"]["student"][key])
     assert saved["choice"]["class"] == f"Act{saved['choice']['class_index']}"   # labels.h5's name
     again, _ = run_home(root, "home1", files["home1"])          # deterministic
     assert again["measurement"] == result["measurement"] and again["choice"] == result["choice"]

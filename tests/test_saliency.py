@@ -16,7 +16,7 @@ from vicokd.errors import VicokdError
 from vicokd.models import build_model, model_config
 from vicokd.runs.features import write_features
 from vicokd.saliency import (HomeInputs, ModelEvidence, box_coverage, grad_cam, patch_edges,
-                             pixel_map, share_inside)
+                             peak_in_box, pixel_map, share_inside)
 from vicokd.storage import atomic_h5, write_dataset
 from vicokd.train import predict
 
@@ -57,6 +57,10 @@ def test_box_coverage_and_share_inside_are_exact_on_patches():
     assert share_inside(peaked, cover) == 1.0
     assert share_inside(peaked, big) == pytest.approx(22 / 24)                  # x to 70 of 72
     assert share_inside(peaked, box_coverage(np.full((1, 4), np.nan), edges)) == 0.0
+    # the pointing game: the map's peak patch in the box or not
+    assert peak_in_box(peaked, cover) and not peak_in_box(np.roll(peaked, 1, 0), cover)
+    two = np.stack([peaked, np.roll(peaked, 1, 0)])
+    assert peak_in_box(two, np.stack([cover, cover])).tolist() == [True, False]
     # the patches cover 30 of 32 model pixels: the last 2 (6 decoded pixels) are no patch's
     edges = patch_edges(grid=3, patch=10, image_size=32, frame_size=96)
     assert edges[-1] == pytest.approx(90.0)

@@ -94,6 +94,15 @@ def share_inside(maps: np.ndarray, coverage: np.ndarray) -> np.ndarray:
     return (maps.reshape(coverage.shape) * coverage).sum((-2, -1))
 
 
+def peak_in_box(maps: np.ndarray, coverage: np.ndarray) -> np.ndarray:
+    """Whether the patch holding the most of each map [..., g, g] overlaps the box (the
+    pointing game; ties: the first patch in row order)."""
+    flat_maps = np.asarray(maps).reshape(*coverage.shape[:-2], -1)
+    flat_cover = coverage.reshape(*coverage.shape[:-2], -1)
+    peak = flat_maps.argmax(-1)
+    return np.take_along_axis(flat_cover, peak[..., None], -1)[..., 0] > 0
+
+
 def pixel_map(grid_map: np.ndarray, edges: np.ndarray, frame_size: int) -> np.ndarray:
     """A map [g, g] over patches as [frame_size, frame_size] pixel masses (summing to the
     map's sum over the pixels the patches cover): for drawing it on the decoded frame."""

@@ -12,9 +12,11 @@ Per home (`figure4_home`, results/{env}/figure4.png and .json):
   class (vicokd.saliency: Grad-CAM's element-wise form on the ViT's patch tokens).
 - **The measurement**: on every test view-frame where a person is seen, each model's map for
   the class it scores highest at that frame; the mean share of its mass inside the person's box,
-  beside the share of a uniform map (the box's share of the frame) on the same view-frames, with
-  95 % intervals from a bootstrap over test sequences (seeded). Boxes: the synthetic homes' true
-  boxes (boxes.h5), else the YOLO boxes of masks.h5.
+  beside two yardsticks on the same view-frames: a uniform map (the box's share of the frame)
+  and a map all on the patch the box covers most (the most a map of this grid can reach); and
+  how often the map's peak patch overlaps the box (the pointing game), beside how often a random
+  patch does. 95 % intervals from a bootstrap over test sequences (seeded). Boxes: the
+  synthetic homes' true boxes (boxes.h5), else the YOLO boxes of masks.h5.
 
 `figure4` puts the homes' figures side by side (results/figure4.png) and their measurements in
 results/figure4.json.
@@ -173,62 +175,82 @@ def bootstrap_interval(per_seq_sum: np.ndarray, per_seq_count: np.ndarray,
     return float(lo), float(hi)
 
 
-def summarise(shares: Mapping[str, list[np.ndarray]], uniform: list[np.ndarray],
-              empty: Mapping[str, list[np.ndarray]]) -> dict:
-    """The measurement's figures per model, from per-sequence arrays of view-frame shares."""
-    counts = np.array([len(u) for u in uniform], float)
+def mean_and_interval(per_seq: Sequence[np.ndarray]) -> tuple[float, list[float]]:
+    """The mean over every view-frame of per-sequence arrays, and its bootstrap interval."""
+    counts = np.array([len(x) for x in per_seq], float)
+    sums = np.array([float(np.sum(x)) for x in per_seq])
+    n = counts.sum()
+    return (float(sums.sum() / n) if n else float("nan")), list(bootstrap_interval(sums, counts))
+
+
+def summarise(values: Mapping[str, Mapping[str, list]], yardsticks: Mapping[str, list]) -> dict:
+    """The measurement per model: `values` model -> {"share", "peak", "empty"} and `yardsticks`
+    {"uniform", "best_patch", "peak_chance"}, each a list of per-sequence view-frame arrays."""
+    counts = np.array([len(u) for u in yardsticks["uniform"]])
+    uniform = mean_and_interval(yardsticks["uniform"])[0]
     out = {}
-    usum = np.array([u.sum() for u in uniform])
-    for name, per_seq in shares.items():
-        ssum = np.array([s.sum() for s in per_seq])
-        n = counts.sum()
-        mean = float(ssum.sum() / n) if n else float("nan")
-        out[name] = {"share_in_box": mean,
-                     "share_in_box_ci95": list(bootstrap_interval(ssum, counts)),
-                     "uniform_share": float(usum.sum() / n) if n else float("nan"),
-                     "ratio_to_uniform": mean / float(usum.sum() / n) if n and usum.sum() else float("nan"),
-                     "share_minus_uniform_ci95": list(bootstrap_interval(ssum - usum, counts)),
-                     "empty_maps": int(sum(int(e.sum()) for e in empty[name])),
-                     "view_frames": int(n), "sequences": int((counts > 0).sum())}
+    for name, v in values.items():
+        share, share_ci = mean_and_interval(v["share"])
+        peak, peak_ci = mean_and_interval(v["peak"])
+        above = [s - u for s, u in zip(v["share"], yardsticks["uniform"])]
+        out[name] = {"share_in_box": share, "share_in_box_ci95": share_ci,
+                     "uniform_share": uniform,
+                     "ratio_to_uniform": share / uniform if uniform else float("nan"),
+                     "share_minus_uniform_ci95": mean_and_interval(above)[1],
+                     "best_patch_share": mean_and_interval(yardsticks["best_patch"])[0],
+                     "peak_in_box": peak, "peak_in_box_ci95": peak_ci,
+                     "peak_in_box_chance": mean_and_interval(yardsticks["peak_chance"])[0],
+                     "empty_maps": int(sum(int(np.sum(e)) for e in v["empty"])),
+                     "view_frames": int(counts.sum()), "sequences": int((counts > 0).sum())}
     return out
 
 
-def paired_difference(shares: Mapping[str, list[np.ndarray]], uniform, a: str, b: str) -> dict:
-    """Mean share of model a minus model b on the same view-frames, with its bootstrap interval."""
-    counts = np.array([len(u) for u in uniform], float)
-    diff = np.array([(x - y).sum() for x, y in zip(shares[a], shares[b])])
-    n = counts.sum()
-    return {"models": [a, b], "difference": float(diff.sum() / n) if n else float("nan"),
-            "ci95": list(bootstrap_interval(diff, counts))}
+PAIRS = (("vicokd", "student"), ("vicokd", "cokd"), ("teacher", "student"))
+METRICS = {"share": "share_in_box", "peak": "peak_in_box"}
+
+
+def paired_differences(values: Mapping[str, Mapping[str, list]]) -> list[dict]:
+    """Model a minus model b on the same view-frames, per metric, with bootstrap intervals."""
+    out = []
+    for metric, key in METRICS.items():
+        for a, b in PAIRS:
+            if a in values and b in values:
+                diff = [x - y for x, y in zip(values[a][metric], values[b][metric])]
+                mean, ci = mean_and_interval(diff)
+                out.append({"metric": key, "models": [a, b], "difference": mean, "ci95": ci})
+    return out
 
 
 def measure_home(evidence: Mapping[str, "object"], boxes: PersonBoxes, ids: Sequence[str],
-                 views: int, lengths: Mapping[str, int], edges: np.ndarray) -> tuple[dict, dict]:
-    """Every model's maps on every test view-frame where a person is seen; returns
-    (summary per model, {"shares"...} raw per sequence for paired differences)."""
+                 views: int, lengths: Mapping[str, int], edges: np.ndarray
+                 ) -> tuple[dict, list[dict]]:
+    """Every model's maps on every test view-frame where a person is seen; returns the summary
+    per model and the paired differences."""
     from tqdm import tqdm
 
-    from ..saliency import box_coverage, share_inside
+    from ..saliency import box_coverage, peak_in_box, share_inside
 
-    shares = {name: [] for name in evidence}
-    empty = {name: [] for name in evidence}
-    uniform = []
+    values = {name: {"share": [], "peak": [], "empty": []} for name in evidence}
+    yardsticks = {"uniform": [], "best_patch": [], "peak_chance": []}
     for sid in tqdm(ids, desc="figure4: maps", unit="seq"):
         bx, vis = boxes.of(sid, views, lengths[sid])
         frames = np.flatnonzero(vis.any(0))
         cover = box_coverage(bx[:, frames], edges)                       # [V, F, g, g]
         seen = vis[:, frames]                                             # [V, F]
-        grid = cover.shape[-1]
-        uniform.append(share_inside(np.full(cover.shape, 1.0 / grid ** 2), cover)[seen])
+        flat = cover[seen].reshape(int(seen.sum()), -1)                   # [n, P]
+        yardsticks["uniform"].append(flat.mean(1))
+        yardsticks["best_patch"].append(flat.max(1) if len(flat) else np.zeros(0))
+        yardsticks["peak_chance"].append((flat > 0).mean(1))
         for name, ev in evidence.items():
             if len(frames):
                 out = ev.sequence(sid, frames)
-                shares[name].append(share_inside(out.maps, cover)[seen])
-                empty[name].append(out.empty[seen])
+                values[name]["share"].append(share_inside(out.maps, cover)[seen])
+                values[name]["peak"].append(peak_in_box(out.maps, cover)[seen].astype(float))
+                values[name]["empty"].append(out.empty[seen])
             else:
-                shares[name].append(np.zeros(0))
-                empty[name].append(np.zeros(0, bool))
-    return summarise(shares, uniform, empty), {"shares": shares, "uniform": uniform}
+                for key in values[name]:
+                    values[name][key].append(np.zeros(0))
+    return summarise(values, yardsticks), paired_differences(values)
 
 
 # --- drawing ----------------------------------------------------------------------------------------
@@ -349,7 +371,7 @@ def figure4_home(env: str, runs: Mapping[str, Mapping[str, str]], inputs, labels
         sid, frame = choose_frame(cls, ids, labels, visible, scores["teacher"], scores["student"])
         chosen = {name: ev.sequence(sid, [frame], [cls]) for name, ev in evidence.items()
                   if name in FIGURE4_SHOWN}
-        summary, raw = measure_home(evidence, boxes, ids, views, lengths, edges)
+        summary, differences = measure_home(evidence, boxes, ids, views, lengths, edges)
     finally:
         boxes.close()
         for ev in evidence.values():
@@ -372,19 +394,22 @@ def figure4_home(env: str, runs: Mapping[str, Mapping[str, str]], inputs, labels
                                         for v, x in enumerate(s)] for n, s in shown_share.items()},
                    "empty": {n: o.empty[:, 0].tolist() for n, o in chosen.items()}},
         "measurement": summary,
-        "differences": [paired_difference(raw["shares"], raw["uniform"], a, b)
-                        for a, b in (("vicokd", "student"), ("vicokd", "cokd"),
-                                     ("teacher", "student")) if a in raw["shares"] and b in raw["shares"]],
+        "differences": differences,
         "grid": first.grid, "frame_size": size, "test_sequences": len(ids),
         "seconds": round(seconds, 2),
     }
     with open_h5(inputs.frames, "frames") as f:
         picture = f[sid]["frames"][:, frame]
-    footer = ("Mean share of each map inside the person's box over "
-              f"{summary['teacher']['view_frames']} test view-frames with a person: "
-              + ", ".join(f"{label(n, METHOD_LABELS)} {summary[n]['share_in_box']:.2f}"
+    t = summary["teacher"]
+    footer = (f"Over {t['view_frames']} test view-frames with a person, mean share of each map "
+              "inside the person's box: "
+              + ", ".join(f"{label(n, METHOD_LABELS)} {summary[n]['share_in_box']:.3f}"
                           for n in summary)
-              + f"; uniform map {summary['teacher']['uniform_share']:.2f}.")
+              + f" (uniform map {t['uniform_share']:.3f}, all on the best patch "
+              f"{t['best_patch_share']:.3f}); map's peak in the box: "
+              + ", ".join(f"{label(n, METHOD_LABELS)} {summary[n]['peak_in_box']:.2f}"
+                          for n in summary)
+              + f" (a random patch {t['peak_in_box_chance']:.2f}).")
     title = (f"{label(env, HOME_LABELS)}, MultiASL: '{classes[cls]}' (largest teacher - student "
              f"{gap_level} AP gap), sequence {sid}, frame {frame} ({frame / fps:.1f} s)")
     draw_home(out_png, env, picture, {n: o.maps[:, 0] for n, o in chosen.items()},

@@ -16,11 +16,14 @@ from .tables import HOME_LABELS, METHOD_LABELS, label
 from .timelines import read_timelines
 
 SHARE_NOTES = [
-    "Share: the mean, over every test view-frame where a person is seen, of the evidence map's "
-    "mass inside the person's box (the map explains the class the model scores highest at that "
-    "frame); 95 % interval from a bootstrap over test sequences. Uniform map: the same share for "
-    "a map spread evenly over the frame, i.e. the box's share of the frame, on the same "
-    "view-frames. A ratio above 1 means the map favours the person.",
+    "Share in box: the mean, over every test view-frame where a person is seen, of the evidence "
+    "map's mass inside the person's box (the map explains the class the model scores highest at "
+    "that frame); 95 % interval from a bootstrap over test sequences. Two yardsticks on the same "
+    "view-frames: a uniform map (the box's share of the frame; ratio above 1: the map favours the "
+    "person) and a map all on the patch the box covers most (the most a map of this patch grid "
+    "can hold inside the box).",
+    "Peak in box: how often the patch holding the most of the map overlaps the box (the pointing "
+    "game), beside how often a patch drawn at random does.",
     "Empty maps: view-frames where no patch carries positive evidence for the class; their map "
     "counts as uniform.",
 ]
@@ -28,6 +31,7 @@ DIFF_NOTES = [
     "Each difference is taken on the same view-frames; 'above zero' or 'below zero' when its "
     "95 % bootstrap interval (over test sequences) excludes zero, else 'within noise'.",
 ]
+METRIC_LABELS = {"share_in_box": "share in box", "peak_in_box": "peak in box"}
 
 
 def read_figure4(png, json_path, timelines=None) -> dict:
@@ -39,9 +43,9 @@ def read_figure4(png, json_path, timelines=None) -> dict:
             "timelines": read_timelines(timelines) if timelines else []}
 
 
-def _ci(lo_hi) -> str:
+def _ci(lo_hi, digits: int = 3) -> str:
     lo, hi = (float("nan") if v is None else float(v) for v in lo_hi)
-    return "n/a" if math.isnan(lo) else f"{lo:.3f}–{hi:.3f}"
+    return "n/a" if math.isnan(lo) else f"{lo:.{digits}f}–{hi:.{digits}f}"
 
 
 def _num(v, digits: int = 3) -> str:
@@ -56,7 +60,11 @@ def share_table(data: Mapping) -> pd.DataFrame:
                          "Share in box (95 % CI)": f"{_num(m['share_in_box'])} "
                                                    f"({_ci(m['share_in_box_ci95'])})",
                          "Uniform map": _num(m["uniform_share"]),
+                         "Best patch": _num(m.get("best_patch_share")),
                          "Ratio to uniform": _num(m["ratio_to_uniform"], 2),
+                         "Peak in box (95 % CI)": f"{_num(m.get('peak_in_box'), 2)} "
+                                                  f"({_ci(m.get('peak_in_box_ci95', [None, None]), 2)})",
+                         "Random patch": _num(m.get("peak_in_box_chance"), 2),
                          "View-frames": m["view_frames"], "Sequences": m["sequences"],
                          "Empty maps": m["empty_maps"]})
     return pd.DataFrame(rows)
@@ -75,7 +83,8 @@ def difference_table(data: Mapping) -> pd.DataFrame:
         for d in home.get("differences", []):
             a, b = d["models"]
             rows.append({"Home": label(env, HOME_LABELS),
-                         "Difference in share": f"{label(a, METHOD_LABELS)} − {label(b, METHOD_LABELS)}",
+                         "Measure": METRIC_LABELS.get(d.get("metric"), d.get("metric", "")),
+                         "Difference": f"{label(a, METHOD_LABELS)} − {label(b, METHOD_LABELS)}",
                          "Value (95 % CI)": ("n/a" if d["difference"] is None else
                                              f"{d['difference']:+.3f} ({_ci(d['ci95'])})"),
                          "Reading": verdict(d["ci95"])})
@@ -112,7 +121,7 @@ def figure4_section(figure4: Mapping | None) -> str:
            html_table(share_table(data), "figure4-share",
                       "How much of each model's evidence lies inside the person's box", SHARE_NOTES),
            html_table(difference_table(data), "figure4-differences",
-                      "Differences in the share inside the box, model against model", DIFF_NOTES)]
+                      "Differences between models on the same view-frames", DIFF_NOTES)]
     if figure4.get("timelines"):
         out.append("<h2>Timelines</h2>\n")
         for entry, png in figure4["timelines"]:
