@@ -99,8 +99,10 @@ def test_figure4_home_draws_and_measures_every_model(homes):
     assert set(saved["measurement"]) == set(FIGURE4_MEASURED)
     assert set(saved["choice"]["score"]) == set(FIGURE4_SHOWN)
     expected = true_box_area_shares(files["home1"])
+    n_test = len(json.loads(open(files["home1"]["split"]).read())["test"])
     for name, m in saved["measurement"].items():
         assert m["view_frames"] == len(expected) > 0
+        assert m["sequences"] == n_test - 1                     # nobody is seen in seq000
         assert m["uniform_share"] == pytest.approx(np.mean(expected))
         assert 0 <= m["share_in_box"] <= 1
         lo, hi = m["share_in_box_ci95"]

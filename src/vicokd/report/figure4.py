@@ -237,9 +237,9 @@ def measure_home(evidence: Mapping[str, "object"], boxes: PersonBoxes, ids: Sequ
         frames = np.flatnonzero(vis.any(0))
         cover = box_coverage(bx[:, frames], edges)                       # [V, F, g, g]
         seen = vis[:, frames]                                             # [V, F]
-        flat = cover[seen].reshape(int(seen.sum()), -1)                   # [n, P]
+        flat = cover[seen].reshape(int(seen.sum()), cover.shape[-2] * cover.shape[-1])  # [n, P]
         yardsticks["uniform"].append(flat.mean(1))
-        yardsticks["best_patch"].append(flat.max(1) if len(flat) else np.zeros(0))
+        yardsticks["best_patch"].append(flat.max(1, initial=0.0))
         yardsticks["peak_chance"].append((flat > 0).mean(1))
         for name, ev in evidence.items():
             if len(frames):
