@@ -58,6 +58,7 @@ def test_bootstrap_interval_is_seeded_and_brackets_the_mean():
     assert (lo, hi) == f4.bootstrap_interval(sums, counts)          # deterministic
     assert lo <= 6 / 10 <= hi and lo > 0                            # the empty sequence adds nothing
     assert np.isnan(f4.bootstrap_interval(np.zeros(2), np.zeros(2))[0])
+    assert np.isnan(f4.bootstrap_interval(np.array([3.0, 0.0]), np.array([4.0, 0.0]))[1])  # one
 
 
 # --- one home, end to end -------------------------------------------------------------------------------

@@ -161,12 +161,13 @@ def choose_frame(cls: int, ids: Sequence[str], labels, visible, teacher, student
 def bootstrap_interval(per_seq_sum: np.ndarray, per_seq_count: np.ndarray,
                        draws: int = BOOTSTRAP_DRAWS, seed: int = BOOTSTRAP_SEED
                        ) -> tuple[float, float]:
-    """95 % interval of a mean over view-frames when the test sequences are resampled.
-    per_seq_sum [M] (or [M, D] for a difference of paired means, summed over D) and counts [M]."""
+    """95 % interval of a mean over view-frames when the test sequences are resampled:
+    per_seq_sum [M] and per_seq_count [M] view-frames of each sequence. NaN with fewer than two
+    sequences that have view-frames (nothing to resample)."""
     keep = per_seq_count > 0                 # a sequence without view-frames adds nothing
     per_seq_sum, per_seq_count = per_seq_sum[keep], per_seq_count[keep]
     m = len(per_seq_count)
-    if m == 0:
+    if m < 2:
         return (float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
     pick = rng.integers(0, m, size=(draws, m))
@@ -386,6 +387,7 @@ def figure4_home(env: str, runs: Mapping[str, Mapping[str, str]], inputs, labels
         "method": METHOD, "rule": RULE, "box_source": box_kind,
         "choice": {"class": classes[cls], "class_index": cls, "sequence": sid, "frame": int(frame),
                    "time_s": frame / fps, "views_with_person": int(visible[sid][:, frame].sum()),
+                   "views": views,
                    "teacher_student_ap_gap": {c: None if np.isnan(g) else float(g)
                                               for c, g in zip(classes, gaps)},
                    "ap_gap_level": gap_level,

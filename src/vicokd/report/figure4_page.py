@@ -86,7 +86,7 @@ def difference_table(data: Mapping) -> pd.DataFrame:
                          "Measure": METRIC_LABELS.get(d.get("metric"), d.get("metric", "")),
                          "Difference": f"{label(a, METHOD_LABELS)} − {label(b, METHOD_LABELS)}",
                          "Value (95 % CI)": ("n/a" if d["difference"] is None else
-                                             f"{d['difference']:+.3f} ({_ci(d['ci95'])})"),
+                                             f"{d['difference']:+.4f} ({_ci(d['ci95'], 4)})"),
                          "Reading": verdict(d["ci95"])})
     return pd.DataFrame(rows)
 
@@ -96,8 +96,8 @@ def choice_notes(data: Mapping) -> list[str]:
     for env, home in data["homes"].items():
         c = home["choice"]
         notes.append(f"{label(env, HOME_LABELS)}: class {c['class']}, sequence {c['sequence']}, "
-                     f"frame {c['frame']} ({c['time_s']:.1f} s), person seen by "
-                     f"{c['views_with_person']} views; boxes: "
+                     f"frame {c['frame']} ({c['time_s']:.1f} s), person seen in "
+                     f"{c['views_with_person']} of {c.get('views', '?')} views; boxes: "
                      + ("the generator's true boxes" if home.get("box_source") == "true"
                         else "the detector's boxes (masks.h5)") + ".")
     return notes
