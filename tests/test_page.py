@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 
 import browser
 from conftest import prepare_workdir, require, run_snakemake
+from figure4_fixtures import fabricate_figure4_home
 from report_fixtures import (BACKBONES, EXPERIMENTS, HOMES, SUPERVISIONS, all_runs, fabricate,
                              fabricate_benchmarks, fake_map, write_run)
 from vicokd.experiments import figure3_runs
@@ -33,7 +35,8 @@ TABLE_IDS = {"claims", "table1", "table1-vs-paper", "table1-frame", "table1-best
              "paper-table2", "table3", "paper-table3", "table4", "paper-table4", "runtimes-summary",
              "runtimes"}
 VOID = {"meta", "img", "br", "hr", "input", "link", "col", "source", "wbr"}
-REPORT_RULES = ["table1", "table2", "table3", "table4", "figure3", "loss_terms", "report", "all"]
+REPORT_RULES = ["table1", "table2", "table3", "table4", "figure3", "loss_terms", "figure4_home",
+                "figure4", "timelines", "report", "all"]
 
 
 class Checker(HTMLParser):
@@ -64,7 +67,8 @@ class Checker(HTMLParser):
             self.stack.pop()
 
 
-def check_page(text: str) -> Checker:
+def check_page(text: str, images: int = 2) -> Checker:
+    """`images`: Figure 3 twice, plus Figure 4 and the timelines when the page has them."""
     c = Checker()
     c.feed(text)
     c.close()
@@ -72,7 +76,7 @@ def check_page(text: str) -> Checker:
     assert not c.errors and not c.stack, (c.errors, c.stack)
     assert TABLE_IDS <= c.tables, TABLE_IDS - c.tables
     assert not c.external, c.external                     # self-contained
-    assert len(c.images) == 2
+    assert len(c.images) == images
     for src in c.images:
         head, data = src.split(",", 1)
         assert head == "data:image/png;base64"
@@ -109,6 +113,7 @@ def tables_from(metrics, probes, root: Path) -> dict:
     longs["table3"] = tb.table3_long(metrics, HOMES, BACKBONES)
     longs["table4"] = tb.table4_long(metrics, HOMES, EXPERIMENTS["ablations"], SUPERVISIONS)
     tables = {}
+    root.mkdir(parents=True, exist_ok=True)
     for key, long in longs.items():
         tb.write_table(long, root / f"{key}.csv")
         tables[key] = tb.read_table(root / f"{key}.csv")
@@ -176,14 +181,14 @@ def test_benchmarks_summary(tmp_path):
     assert rt.benchmark_summary(rt.collect_benchmarks(tmp_path / "nowhere")).empty
 
 
-def check_rendered(seen: dict) -> None:
-    """What chromium rendered of a report: every table laid out with rows, both figures
-    decoded and shown."""
+def check_rendered(seen: dict, images: int = 2) -> None:
+    """What chromium rendered of a report: every table laid out with rows, every figure
+    decoded and shown (`images`: as in check_page)."""
     tables = {t["id"]: t for t in seen["tables"]}
     assert TABLE_IDS <= set(tables), TABLE_IDS - set(tables)
     empty = [tid for tid in TABLE_IDS if tables[tid]["rows"] < 2 or tables[tid]["shown"] <= 0]
     assert not empty, f"tables not rendered with rows: {empty}"
-    assert len(seen["images"]) == 2
+    assert len(seen["images"]) == images
     broken = [i for i, img in enumerate(seen["images"]) if not img["loaded"] or img["shown"] <= 0]
     assert not broken, f"images not rendered: {broken} of {seen['images']}"
     assert all(img["width"] > 100 and img["height"] > 100 for img in seen["images"])
@@ -215,6 +220,8 @@ def test_report_rules_on_fabricated_training_outputs(tmp_path):
     """The six rules run by Snakemake: only they are allowed, so the fabricated metrics and
     curves count as source files whether or not the training rules are in the workflow."""
     work = prepare_workdir(tmp_path)
+    for i, env in enumerate(HOMES):          # what Figure 4 and the timelines read
+        fabricate_figure4_home(work, env, seed=i, views=2, n_seq=6)
     fabricate(work, exp=EXPERIMENTS)
     write_run(work, "home2", "multitsf", "dualkd-sequence-seed0", None)   # a run with no mAP
     fabricate_benchmarks(work)
@@ -223,7 +230,8 @@ def test_report_rules_on_fabricated_training_outputs(tmp_path):
     res = work / "results"
     for name in ("table1.csv", "table1.md", "table1_frame_map.csv", "table2.csv", "table3.csv",
                  "table4.csv", "table2.md", "table3.md", "table4.md", "figure3.png",
-                 "figure3_frame_map.png", "report.html"):
+                 "figure3_frame_map.png", "figure4.png", "figure4.json", "home1/figure4.png",
+                 "home2/figure4.json", "timelines/index.json", "report.html"):
         assert (res / name).stat().st_size > 0, name
     for name in ("table1.csv", "table1_frame_map.csv", "table2.csv", "table3.csv", "table4.csv"):
         assert not (res / name).read_text().startswith("#"), name
@@ -240,6 +248,10 @@ def test_report_rules_on_fabricated_training_outputs(tmp_path):
     for name in ("table2.md", "table3.md", "table4.md"):
         assert "Random scores, mean (band)" in (res / name).read_text()
     page = (res / "report.html").read_text()
-    check_page(page)
+    timelines = json.loads((res / "timelines" / "index.json").read_text())
+    assert len(timelines) == 2 * 2                        # report.timelines: the first 2 per home
+    checker = check_page(page, images=2 + 1 + len(timelines))
+    assert {"figure4-share", "figure4-differences"} <= checker.tables
     check_yardsticks(page)
     assert (work / "logs" / "report" / "report.log").exists()
+    assert (work / "benchmarks" / "results" / "home1" / "figure4.tsv").exists()

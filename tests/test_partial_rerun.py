@@ -20,7 +20,7 @@ RUNS = ([f"{m}-frame-seed0" for m in METHODS]
         + ["student-sequence-seed0", "vicokd-sequence-seed0", "teacher-vc"])
 # Jobs a student-only change may rerun: the students and whatever summarises them.
 ALLOWED_AFTER_STUDENT_CHANGE = {"student", "table1", "table2", "table3", "table4", "figure3",
-                                "report", "all"}
+                                "figure4_home", "figure4", "timelines", "report", "all"}
 NEVER_AFTER_STUDENT_CHANGE = {"synthesize", "manifest", "decode", "spectrogram", "labels",
                               "masks", "masks_quality", "detector", "split", "teacher",
                               "teacher_vc"}

@@ -44,8 +44,15 @@ def test_tiny_config_to_report_html(tiny_run):
     for name in ("table2.csv", "table3.csv", "table4.csv", "figure3.png"):
         assert (res / name).stat().st_size > 0
     page = (res / "report.html").read_text()
-    check_page(page)
+    checker = check_page(page, images=report_images(res))
+    assert {"figure4-share", "figure4-differences"} <= checker.tables
     check_yardsticks(page)
+    figure4 = json.loads((res / "figure4.json").read_text())
+    for env in ("home1", "home2"):
+        assert (res / env / "figure4.png").stat().st_size > 0
+        m = figure4["homes"][env]["measurement"]
+        assert set(m) == {"teacher", "student", "cokd", "vicokd"}
+        assert all(0 <= x["share_in_box"] <= 1 and x["view_frames"] > 0 for x in m.values())
     assert "train students" in page and "probe" in page   # run times from the benchmark files
     # how hard each loss term pulls: every MultiASL student's terms, VC's pull beside FD's
     terms = pd.read_csv(res / "loss_terms.csv")
@@ -71,5 +78,10 @@ def test_report_html_renders_in_headless_chromium(tiny_run, tmp_path):
     require(browser.missing())
     seen, console = browser.render(tiny_run / "results" / "report.html", tmp_path)
     assert not console, console
-    check_rendered(seen)
+    check_rendered(seen, images=report_images(tiny_run / "results"))
     assert "ViCoKD" in seen["title"] and seen["height"] > 2000
+
+
+def report_images(res) -> int:
+    """Figure 3 twice, Figure 4, and one timeline per sequence of results/timelines."""
+    return 3 + len(json.loads((res / "timelines" / "index.json").read_text()))

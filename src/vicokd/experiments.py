@@ -178,7 +178,8 @@ ENCODER_KEYS = ("image_size", "patch_size", "hidden_size", "vit", "ast", "audio_
 HOME_FILES = {"manifest": "manifest.json", "frames": "frames.h5", "audio": "audio.h5",
               "labels": "labels.h5", "split": "split.json", "masks": "masks.h5",
               "masks_quality": "masks_quality.json", "features": "features.h5",
-              "encoders": "encoders", "probe": "probe.json"}
+              "encoders": "encoders", "probe": "probe.json", "figure4": "figure4.png",
+              "figure4_json": "figure4.json"}
 
 
 def home_file(env: str, name: str) -> str:
@@ -249,3 +250,24 @@ def loss_terms_runs(homes, methods, supervisions, seed) -> list[str]:
 def figure3_runs(homes, supervisions, seed) -> list[str]:
     return [run_id(env, ABLATION_BACKBONE, student_run(m, s, seed))
             for env in homes for s in supervisions for m in FIGURE3_METHODS]
+
+
+# Figure 4 (MultiASL, as in the paper): the maps of the teacher, the non-distilled student and
+# ViCoKD side by side; the share of the maps inside the person's box is also measured for CoKD
+# (ViCoKD without its view consistency, which is what is said to make the maps human-centric).
+FIGURE4_SHOWN = (TEACHER, "student", "vicokd")
+FIGURE4_MEASURED = (TEACHER, "student", "cokd", "vicokd")
+
+
+def figure4_supervision(supervisions) -> str:
+    """The students' labels in Figure 4: frame labels (the paper's main setting) when the grid
+    has them."""
+    return "frame" if "frame" in supervisions else list(supervisions)[0]
+
+
+def figure4_runs(env: str, supervisions, seed) -> dict[str, str]:
+    """{model name: run id} of the runs Figure 4 measures in one home."""
+    sup = figure4_supervision(supervisions)
+    return {name: run_id(env, ABLATION_BACKBONE,
+                         name if name == TEACHER else student_run(name, sup, seed))
+            for name in FIGURE4_MEASURED}

@@ -51,6 +51,21 @@ class FrozenEncodersConfig:
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
 
 
+def raw_video_of_tokens(tokens: torch.Tensor, following: torch.Tensor | None = None
+                        ) -> torch.Tensor:
+    """tokens [L, 1 + P, H] of consecutive decoded frames -> the raw video features
+    [L, 2 (1 + P) H]: every token, and its change to the next frame's. `following` [L, 1 + P, H]
+    holds each frame's next frame's tokens where they are not the next row (None: the next row,
+    and a zero change for the last frame). Differentiable: vicokd.saliency runs it with gradients."""
+    tok = tokens.flatten(1)
+    if following is None:
+        change = torch.zeros_like(tok)
+        change[:-1] = tok[:-1] - tok[1:]
+    else:
+        change = tok - following.flatten(1)
+    return torch.cat([tok, change], dim=1)
+
+
 def audio_moments(fbank: torch.Tensor) -> torch.Tensor:
     """fbank segments [B, Lf, M] -> [B, 2M]: each mel bin's mean and standard deviation."""
     return torch.cat([fbank.mean(1), fbank.std(1, unbiased=False)], dim=1)
@@ -114,14 +129,16 @@ class FrozenEncoders(nn.Module):
             p.requires_grad_(False)
 
     @torch.no_grad()
+    def tokens(self, frames: torch.Tensor) -> torch.Tensor:
+        """frames [L, 3, S, S] float (normalised) -> the ViT's output tokens [L, 1 + P, H]."""
+        bs = self.cfg.features.batch_size
+        return torch.cat([self.vit(frames[i:i + bs]) for i in range(0, len(frames), bs)])
+
+    @torch.no_grad()
     def raw_video(self, frames: torch.Tensor) -> torch.Tensor:
         """frames [L, 3, S, S] float (normalised, one view, consecutive decoded frames) ->
         [L, 2 * tokens * H]; the last frame's change is zero."""
-        bs = self.cfg.features.batch_size
-        tok = torch.cat([self.vit(frames[i:i + bs]).flatten(1) for i in range(0, len(frames), bs)])
-        change = torch.zeros_like(tok)
-        change[:-1] = tok[:-1] - tok[1:]
-        return torch.cat([tok, change], dim=1)
+        return raw_video_of_tokens(self.tokens(frames))
 
     @torch.no_grad()
     def raw_audio(self, fbank: torch.Tensor) -> torch.Tensor:

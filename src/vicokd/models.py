@@ -71,7 +71,7 @@ class AVModel(nn.Module):
         d = cfg.hidden_size
         saved = encoder_configs or {}
         if cfg.encoders == "frozen":
-            # cached features [.., K] in (vicokd.encoders.FrozenEncoders): only projections learn
+            # cached features [.., K] in (vicokd.frozen.FrozenEncoders): only projections learn
             self.v_proj = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.feature_size, d))
             if cfg.audio:
                 self.a_proj = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.feature_size, d))

@@ -15,6 +15,7 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -43,6 +44,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = final.with_name(f".{final.name}.tmp{os.getpid()}")
     try:
         yield tmp
+        if tmp.is_dir() and final.is_dir():
+            shutil.rmtree(final)             # a folder is not replaced by a rename
         os.replace(tmp, final)
     except Exception as exc:
         fault = write_fault(final.parent, exc)
@@ -50,8 +53,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             raise VicokdError(f"{final}: cannot be written: {fault}") from None
         raise
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        _remove(tmp)
+
+
+def _remove(path: Path) -> None:
+    """Delete a temporary file or folder (a folder is what a directory output is written as)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:
@@ -70,7 +80,7 @@ def remove_stale_temporaries(final: Path) -> None:
     for old in final.parent.glob(f".{final.name}.tmp*"):
         pid = old.name[len(f".{final.name}.tmp"):]
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            old.unlink(missing_ok=True)
+            _remove(old)
 
 
 # Free space under which a failed write is put down to a full disk.

@@ -400,3 +400,29 @@ def loss_terms_run_ids():
     and the learned-visibility variant when the grid has it."""
     methods = METHODS + [a for a in ABLATIONS if a in grid.LOSS_TERMS_METHODS]
     return grid.loss_terms_runs(HOMES, methods, SUPERVISIONS, TABLE_SEED)
+
+
+# --- Figure 4 and the timelines (workflow/rules/report.smk)
+
+
+def figure4_home_inputs(wildcards):
+    """The runs Figure 4 measures in one home (grid.FIGURE4_MEASURED, in that order) and the
+    artifacts their inputs are rebuilt from, with the person boxes."""
+    env = wildcards.env
+    runs = list(grid.figure4_runs(env, SUPERVISIONS, TABLE_SEED).values())
+    inputs = {"models": run_files(runs, grid.RUN_OUTPUTS["model"]),
+              "predictions": run_files(runs, grid.RUN_OUTPUTS["predictions"]),
+              "frames": home_path("frames", env), **labelled_inputs(env),
+              "boxes": true_boxes_path(env) if IS_SYNTHETIC else home_path("masks", env)}
+    if FROZEN_ENCODERS:
+        inputs |= {"features": home_path("features", env), "encoders": home_path("encoders", env)}
+    elif HAS_AUDIO:
+        inputs["audio"] = home_path("audio", env)
+    return inputs
+
+
+def timeline_prediction_files():
+    """predictions.h5 of the runs the timelines draw (grid.FIGURE4_SHOWN), home by home."""
+    return [grid.run_file(rid, grid.RUN_OUTPUTS["predictions"]) for env in HOMES
+            for name, rid in grid.figure4_runs(env, SUPERVISIONS, TABLE_SEED).items()
+            if name in grid.FIGURE4_SHOWN]

@@ -120,6 +120,77 @@ rule loss_terms:
         "../../scripts/loss_terms.py"
 
 
+# Figure 4 (src/vicokd/report/figure4.py): per home, the evidence maps of the MultiASL teacher,
+# non-distilled student and ViCoKD on one test frame chosen by a written rule, and the share of
+# every map inside the person's box on every test view-frame with a person (true boxes on the
+# synthetic homes, else masks.h5); figure4 puts the homes together. The maps recompute each
+# model's input from the decoded frames (through the frozen encoders when model.encoders is
+# frozen), so figure4_home is a job with a benchmark, one per home.
+
+
+localrules:
+    figure4,
+    timelines,
+
+
+rule figure4_home:
+    input:
+        unpack(figure4_home_inputs),
+    output:
+        png=captioned(home_path("figure4"), "figure4", "Figures"),
+        json=home_path("figure4_json"),
+    params:
+        models=list(grid.FIGURE4_MEASURED),
+        box_source="true" if IS_SYNTHETIC else "masks",
+    threads: 1
+    resources:
+        gpu=training_gpus(),
+    conda:
+        CONDA_ENV
+    log:
+        home_log("figure4"),
+    benchmark:
+        home_benchmark("figure4")
+    script:
+        "../../scripts/figure4_home.py"
+
+
+rule figure4:
+    input:
+        pngs=[home_path("figure4", env) for env in HOMES],
+        jsons=[home_path("figure4_json", env) for env in HOMES],
+    output:
+        png=captioned(results_file("figure4.png"), "figure4", "Figures"),
+        json=results_file("figure4.json"),
+    conda:
+        CONDA_ENV
+    log:
+        "logs/report/figure4.log",
+    script:
+        "../../scripts/figure4.py"
+
+
+rule timelines:
+    input:
+        predictions=timeline_prediction_files(),
+        labels=[home_path("labels", env) for env in HOMES],
+        masks=[home_path("masks", env) for env in HOMES],
+        splits=[home_path("split", env) for env in HOMES],
+    output:
+        directory(results_file("timelines")),
+    params:
+        timelines=config["report"]["timelines"],
+        homes=HOMES,
+        models=list(grid.FIGURE4_SHOWN),
+        fps=config["decode"]["fps"],
+    conda:
+        CONDA_ENV
+    log:
+        "logs/report/timelines.log",
+    script:
+        "../../scripts/timelines.py"
+
+
 # The report prints the config that made the results: the sections' keys that change results
 # (params_of; a speed option reruns nothing, not even this page).
 rule report:
@@ -134,6 +205,9 @@ rule report:
         figure3_frame=rules.figure3.output.frame_png,
         loss_terms=rules.loss_terms.output.csv,
         loss_terms_png=rules.loss_terms.output.png,
+        figure4=rules.figure4.output.png,
+        figure4_json=rules.figure4.output.json,
+        timelines=rules.timelines.output[0],
         reference=PAPER_REFERENCE,
     output:
         results_file("report.html"),
@@ -143,7 +217,7 @@ rule report:
         config_sections={
             k: params_of(k)
             for k in ("dataset", "synthetic", "decode", "audio", "masks", "detector", "split",
-                      "model", "teacher", "student", "experiments")
+                      "model", "teacher", "student", "report", "experiments")
             if k in config
         },
     conda:

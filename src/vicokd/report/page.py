@@ -9,11 +9,10 @@ non-distilled student exceeds the spread over seeds that Table 2 measures."""
 
 from __future__ import annotations
 
-import base64
 import html
 import math
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping
 
 import pandas as pd
 import yaml
@@ -23,6 +22,8 @@ from ..storage import atomic_path
 from . import claims as cl
 from . import layout as lay
 from . import tables as tb
+from .figure4_page import figure4_section, read_figure4
+from .html_parts import html_figure, html_page, html_table
 from .loss_terms import vc_share
 from .readings import (SHARE_NOTES, SPREAD_NOTES, fmt_share, spread_table, spread_verdicts,
                        table1_cells)
@@ -32,61 +33,6 @@ from .yardsticks import table_bands
 
 PAPER_LABEL = ("Published figures of the ViCoKD paper on MultiSensor-Home (3-run means, "
                "transcribed from the paper): reference only, not results of this workflow.")
-
-CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;
-max-width:1250px;color:#222;line-height:1.4;padding:0 1em}
-h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ccc;padding-bottom:.2em}
-table{border-collapse:collapse;margin:.8em 0;font-size:.88em}
-th,td{border:1px solid #bbb;padding:.25em .5em;text-align:right;vertical-align:top}
-th{background:#eef}td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){text-align:left}
-caption{caption-side:top;text-align:left;font-weight:600;padding:.3em 0}
-.notes{font-size:.85em;color:#444;margin:.2em 0 1em 1.2em}
-.paper{background:#fff8e6}.paper caption{color:#8a5a00}
-.banner{background:#fff3f3;border:1px solid #e0a0a0;padding:.6em 1em}
-.missing{color:#b00000}
-figure{margin:1em 0}figcaption{font-size:.9em;color:#444}
-pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:.85em}
-"""
-
-
-# --- HTML pieces ----------------------------------------------------------------------------------
-
-def _cell_html(value) -> str:
-    """Escape a cell; '**x**' (best marks) becomes bold and a newline a line break."""
-    text = html.escape(str(value))
-    parts = text.split("**")
-    text = "".join(f"<b>{p}</b>" if i % 2 else p for i, p in enumerate(parts))
-    if lay.MISSING in text:
-        text = text.replace(lay.MISSING, f'<span class="missing">{lay.MISSING}</span>')
-    return text.replace("\n", "<br>")
-
-
-def html_table(df: pd.DataFrame, table_id: str, caption: str, notes: Sequence[str] = (),
-               paper: bool = False) -> str:
-    cls = ' class="paper"' if paper else ""
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    body = "".join("<tr>" + "".join(f"<td>{_cell_html(x)}</td>" for x in row) + "</tr>\n"
-                   for row in df.itertuples(index=False))
-    out = (f'<table id="{html.escape(table_id)}"{cls}><caption>{html.escape(caption)}</caption>\n'
-           f"<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody></table>\n")
-    if notes:
-        out += '<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>\n"
-    return out
-
-
-def html_figure(png: bytes, figure_id: str, caption: str) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return (f'<figure id="{html.escape(figure_id)}"><img alt="{html.escape(caption)}" '
-            f'src="data:image/png;base64,{data}" style="max-width:100%">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>\n")
-
-
-def html_page(title: str, body: Iterable[str]) -> str:
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-            + "".join(body) + "</body>\n</html>\n")
-
 
 # --- the paper's tables, laid out like ours -------------------------------------------------------
 
@@ -166,9 +112,11 @@ def loss_terms_section(long: pd.DataFrame | None, png: bytes | None) -> str:
 
 def build_report(tables: Mapping[str, pd.DataFrame], figures: Mapping[str, bytes],
                  reference: pd.DataFrame, experiments: Mapping, data_format: str, seed: int,
-                 config_sections: Mapping, bench: pd.DataFrame) -> str:
+                 config_sections: Mapping, bench: pd.DataFrame,
+                 figure4: Mapping | None = None) -> str:
     """The whole page as a string. `tables`: TABLE_KEYS -> the long table (tables.read_table);
-    `figures`: 'figure3' and optionally 'figure3_frame' PNGs."""
+    `figures`: 'figure3' and optionally 'figure3_frame' PNGs; `figure4`:
+    figure4_page.read_figure4."""
     exp = experiments
     homes, bbs, methods = exp["homes"], exp["backbones"], exp["methods"]
     sups, seeds, ablations = exp["supervision"], exp["seeds"], exp["ablations"]
@@ -288,6 +236,7 @@ def build_report(tables: Mapping[str, pd.DataFrame], figures: Mapping[str, bytes
     if "figure3_frame" in figures:
         body.append(html_figure(figures["figure3_frame"], "figure3-frame",
                                 "Figure 3 with frame-level test mAP [%] (less noisy)."))
+    body.append(figure4_section(figure4))
 
     body.append(loss_terms_section(tables.get("loss_terms"), figures.get("loss_terms")))
 
@@ -329,8 +278,10 @@ def main(snakemake) -> None:
     figures = {key: Path(getattr(inp, name)).read_bytes() for key, name in (
         ("figure3", "figure3"), ("figure3_frame", "figure3_frame"),
         ("loss_terms", "loss_terms_png"))}
+    figure4 = read_figure4(inp.figure4, inp.figure4_json, inp.timelines)
     page = build_report(tables, figures, cl.read_reference(inp.reference),
                         _plain(dict(p.experiments)), p.data_format, int(p.seed),
-                        _plain(dict(p.config_sections)), collect_benchmarks(p.benchmarks))
+                        _plain(dict(p.config_sections)), collect_benchmarks(p.benchmarks),
+                        figure4)
     with atomic_path(snakemake.output[0]) as tmp:
         tmp.write_text(page, encoding="utf-8")
