@@ -21,6 +21,7 @@ from vicokd.config import check_config
 from vicokd.errors import VicokdError
 from vicokd.experiments import FIGURE4_MEASURED, FIGURE4_SHOWN
 from vicokd.report import claims as cl
+from vicokd.report import evidence_share as es
 from vicokd.report import figure4 as f4
 from vicokd.report import page as pg
 from vicokd.report import tables as tb
@@ -55,11 +56,11 @@ def test_the_class_is_the_largest_teacher_student_gap_and_the_frame_follows_the_
 
 def test_bootstrap_interval_is_seeded_and_brackets_the_mean():
     sums, counts = np.array([3.0, 1.0, 0.0, 2.0]), np.array([4.0, 2.0, 0.0, 4.0])
-    lo, hi = f4.bootstrap_interval(sums, counts)
-    assert (lo, hi) == f4.bootstrap_interval(sums, counts)          # deterministic
+    lo, hi = es.bootstrap_interval(sums, counts)
+    assert (lo, hi) == es.bootstrap_interval(sums, counts)          # deterministic
     assert lo <= 6 / 10 <= hi and lo > 0                            # the empty sequence adds nothing
-    assert np.isnan(f4.bootstrap_interval(np.zeros(2), np.zeros(2))[0])
-    assert np.isnan(f4.bootstrap_interval(np.array([3.0, 0.0]), np.array([4.0, 0.0]))[1])  # one
+    assert np.isnan(es.bootstrap_interval(np.zeros(2), np.zeros(2))[0])
+    assert np.isnan(es.bootstrap_interval(np.array([3.0, 0.0]), np.array([4.0, 0.0]))[1])  # one
 
 
 # --- one home, end to end -------------------------------------------------------------------------------
