@@ -55,6 +55,9 @@ def annotation_path(env):
     try:
         rel = config["dataset"]["annotations"][env]
     except KeyError:
+        if IS_SYNTHETIC and env in config["synthetic"]["homes"]:
+            # a generated home of its own settings (the study homes): where synthesize writes
+            return os.path.join(synthetic_home_dir(env), "annotations.json")
         raise ValueError(f"config.yaml: dataset.annotations has no entry for home '{env}'")
     if isinstance(rel, list):
         return [os.path.join(home_root(env), r) for r in rel]
@@ -76,6 +79,14 @@ def split_inputs(wildcards):
 def synthetic_home_dir(env):
     """Folder the generator writes one synthetic home to."""
     return os.path.join(DATA_ROOT, env)
+
+
+def synthetic_settings(env):
+    """The `synthetic:` section one home is generated from: the section without the other
+    homes' blocks of `synthetic.homes`, so that adding a home (the study's) reruns no other."""
+    section = {k: v for k, v in config["synthetic"].items() if k != "homes"}
+    block = config["synthetic"]["homes"].get(env)
+    return section | ({"homes": {env: block}} if block is not None else {})
 
 
 @functools.lru_cache(maxsize=None)

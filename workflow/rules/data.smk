@@ -12,7 +12,7 @@ if IS_SYNTHETIC:
             stats=os.path.join(DATA_ROOT, "{env}", "synthetic_stats.json"),
             videos=directory(os.path.join(DATA_ROOT, "{env}", "videos")),
         params:
-            synthetic=config["synthetic"],
+            synthetic=lambda wildcards: synthetic_settings(wildcards.env),
             classes=config["dataset"]["classes"],
         threads: config["synthetic"]["workers"]
         priority: DATA_PRIORITY
