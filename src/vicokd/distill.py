@@ -29,7 +29,8 @@ import torch
 from .config import default, fill
 from .errors import VicokdError
 from .experiments import METHODS, SUPERVISIONS, TERMS, Method, get_method
-from .losses import feature_distillation, logit_distillation, supervised_loss, view_consistency
+from .losses import (FD_REDUCTIONS, feature_distillation, logit_distillation, supervised_loss,
+                     view_consistency)
 from .models import model_inputs
 
 
@@ -43,6 +44,7 @@ class StudentConfig:
     lambda_seq: float = default("student.lambda_seq")
     tau: float = default("student.tau")
     weights: dict = field(default_factory=lambda: default("student.weights"))
+    fd_reduction: str = default("student.fd_reduction")
 
     @classmethod
     def from_section(cls, section: dict) -> "StudentConfig":
@@ -55,6 +57,9 @@ class StudentConfig:
                               f"(known: {', '.join(TERMS)})")
         if cfg.tau <= 0:
             raise VicokdError(f"config student.tau: must be > 0, got {cfg.tau}")
+        if cfg.fd_reduction not in FD_REDUCTIONS:
+            raise VicokdError(f"config student.fd_reduction: '{cfg.fd_reduction}' is not one of "
+                              f"{', '.join(FD_REDUCTIONS)}")
         return cfg
 
 
@@ -76,16 +81,18 @@ def view_consistency_loss(out: dict, masks: torch.Tensor | None, method: Method
 
 
 def distillation_terms(method: Method, student_out: dict, teacher_out: dict | None,
-                       masks: torch.Tensor | None, tau: float) -> dict[str, torch.Tensor]:
+                       masks: torch.Tensor | None, tau: float, fd_reduction: str = "sum"
+                       ) -> dict[str, torch.Tensor]:
     """The method's unweighted terms {name: scalar}. Features are [B, N, T, D]; FD averages
-    the per-position squared distance over batch, views and frames (eq. 7)."""
+    the per-position squared distance over batch, views and frames (eq. 7), summed over D
+    (or, `fd_reduction` "mean", averaged over D)."""
     if method.needs_teacher and teacher_out is None:
         raise VicokdError(f"method '{method.name}' needs the teacher's outputs")
     s, t = student_out, teacher_out
     terms: dict[str, torch.Tensor] = {}
     if method.fd:
         terms["fd"] = feature_distillation([s["F_attn"].float(), s["F_av"].float()],
-                                           [t["F_attn"].float(), t["F_av"].float()])
+                                           [t["F_attn"].float(), t["F_av"].float()], fd_reduction)
     if method.ld:
         terms["ld"] = logit_distillation(s["frame_logits"].float(), t["frame_logits"].float(), tau)
     if method.modal:
@@ -181,7 +188,7 @@ def make_student_loss(method: Method | str, supervision: str, cfg: StudentConfig
         loss = loss + aux
         parts.update(aux_parts)
         for name, value in distillation_terms(method, out, teacher_out, seen.get("masks"),
-                                              cfg.tau).items():
+                                              cfg.tau, cfg.fd_reduction).items():
             loss = loss + weights[name] * value
             parts[name] = float(value.detach())
         return loss, parts
