@@ -82,6 +82,11 @@ TABLE2_METHODS = ("student", "vicokd")
 # Table 4 and Figure 3 use MultiASL, as in the paper.
 ABLATION_BACKBONE = "multiasl"
 FIGURE3_METHODS = ("student", "logitkd", "cokd", "vicokd")
+# The view-consistency study (results/study/): ViCoKD against CoKD (ViCoKD without VC) and the
+# non-distilled student, with MultiASL as the ablations, on homes of controlled co-visibility
+# and view disparity.
+STUDY_METHODS = ("student", "cokd", "vicokd")
+STUDY_DIR = "study"
 
 
 def get_method(name: str) -> Method:
@@ -196,3 +201,15 @@ def table4_runs(homes, ablations, supervisions, seed) -> list[str]:
 def figure3_runs(homes, supervisions, seed) -> list[str]:
     return [run_id(env, ABLATION_BACKBONE, student_run(m, s, seed))
             for env in homes for s in supervisions for m in FIGURE3_METHODS]
+
+
+def study_runs(homes, supervisions, seeds) -> list[str]:
+    """The student runs of the view-consistency study: every study method, supervision and seed
+    in each study home, with the ablations' backbone."""
+    return [run_id(env, ABLATION_BACKBONE, student_run(m, s, k)) for env in homes
+            for m in STUDY_METHODS for s in supervisions for k in seeds]
+
+
+def study_views_file(env: str) -> str:
+    """results/study/{env}/views.json: the measured statistics of one study home's views."""
+    return f"{RESULTS}/{STUDY_DIR}/{env}/views.json"
