@@ -1,12 +1,13 @@
 # make test    — create .venv if missing, install the project into it, run the test suite
 # make table1  — the same set-up, then the whole workflow up to results/table1.csv
+# make study   — the same set-up, then the view-consistency study (results/study/, config/study.yaml)
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.vicokd-installed
 CORES ?= all
 
-.PHONY: install test table1 report test-cluster bench clean-results
+.PHONY: install test table1 report study test-cluster bench clean-results
 
 install: $(STAMP)
 
@@ -25,6 +26,9 @@ table1: $(STAMP)
 
 report: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES) results/report.html
+
+study: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --configfile config/study.yaml --cores $(CORES) results/study/view_consistency.csv
 
 test-cluster: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -m cluster tests/cluster

@@ -43,6 +43,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/masks.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/study.smk"
 
 
 rule all:

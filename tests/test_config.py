@@ -79,6 +79,7 @@ def test_check_fills_every_default_and_keeps_the_given_values():
 
 @pytest.mark.parametrize("path", [CONFIG, REPO / "config" / "paper.yaml",
                                   REPO / "config" / "mm-office.yaml",
+                                  REPO / "config" / "study.yaml",
                                   REPO / "tests" / "config" / "tiny.yaml"],
                          ids=lambda p: p.name)
 def test_every_shipped_config_passes(path):

@@ -54,6 +54,25 @@ def test_student_config_defaults_and_checks():
         LossConfig.of_student(fill("student", {"weights": {"xyz": 1.0}}))
     with pytest.raises(VicokdError):
         LossConfig.of_student(fill("student", {"tau": 0}))
+    assert LossConfig.of_student(fill("student", {})).fd_reduction == "sum"        # eq. 7 as written
+    with pytest.raises(VicokdError, match="student.fd_reduction: 'max'"):
+        LossConfig.of_student(fill("student", {"fd_reduction": "max"}))
+
+
+def test_fd_reduction_mean_divides_only_fd_by_d():
+    teacher, student = make_models("multiasl")
+    student.eval()
+    batch = make_batch()
+    cfg = {r: LossConfig(fd_reduction=r) for r in ("sum", "mean")}
+    parts = {r: make_loss("vicokd", "frame", c, teacher)(student, batch)[1]
+             for r, c in cfg.items()}
+    d = student.cfg.hidden_size
+    assert parts["mean"]["fd"] == pytest.approx(parts["sum"]["fd"] / d, rel=1e-5)
+    for term in ("ld", "vc", "frame", "seq"):
+        assert parts["mean"][term] == pytest.approx(parts["sum"][term], rel=1e-6)
+    dual = {r: make_loss("dualkd", "frame", c, teacher)(student, batch)[1]["dual"]
+            for r, c in cfg.items()}
+    assert dual["mean"] == pytest.approx(dual["sum"], rel=1e-6)        # DualKD's L2 still sums
 
 
 @pytest.mark.parametrize("method", list(METHODS))

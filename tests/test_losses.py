@@ -145,6 +145,19 @@ def test_fd_matches_loop_and_grads_only_student():
     assert torch.allclose(s.grad, 2 * (s - t).detach() / 6)
 
 
+def test_fd_mean_reduction_divides_by_d_and_unknown_reductions_fail():
+    g = torch.Generator().manual_seed(2)
+    s = [torch.randn(2, 3, 5, 8, generator=g), torch.randn(2, 3, 5, 8, generator=g)]
+    t = [torch.randn(2, 3, 5, 8, generator=g), torch.randn(2, 3, 5, 8, generator=g)]
+    total = feature_distillation(s, t, "sum")
+    assert feature_distillation(s, t).item() == total.item()          # sum: eq. 7, the default
+    assert feature_distillation(s, t, "mean").item() == pytest.approx(total.item() / 8, rel=1e-6)
+    ref = sum(float(((a - b) ** 2).mean(dim=-1).mean()) for a, b in zip(s, t))
+    assert feature_distillation(s, t, "mean").item() == pytest.approx(ref, rel=1e-6)
+    with pytest.raises(ValueError, match="reduction 'max'"):
+        feature_distillation(s, t, "max")
+
+
 def test_fd_checks_shapes():
     with pytest.raises(ValueError):
         feature_distillation([torch.zeros(2, 3)], [torch.zeros(2, 4)])

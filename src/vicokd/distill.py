@@ -26,12 +26,14 @@ A new method is a row in vicokd.experiments; a new term is also one function in 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 import torch
 
 from .config import default
 from .errors import VicokdError
 from .experiments import SUPERVISIONS, TERMS, Method, get_method
-from .losses import feature_distillation, logit_distillation, supervised_loss, view_consistency
+from .losses import (FD_REDUCTIONS, feature_distillation, logit_distillation, supervised_loss,
+                     view_consistency)
 from .models import model_inputs
 from .train import LossFn
 
@@ -42,17 +44,21 @@ class LossConfig:
     lambda_seq: float = default("student.lambda_seq")
     tau: float = default("student.tau")
     weights: dict = field(default_factory=lambda: default("student.weights"))
+    fd_reduction: str = default("student.fd_reduction")     # FD over D: "sum" (eq. 7) or "mean"
 
     @classmethod
     def of_student(cls, section: dict) -> "LossConfig":
         cfg = cls(lambda_seq=float(section["lambda_seq"]), tau=float(section["tau"]),
-                  weights=dict(section["weights"]))
+                  weights=dict(section["weights"]), fd_reduction=str(section["fd_reduction"]))
         unknown = set(cfg.weights) - set(TERMS)
         if unknown:
             raise VicokdError(f"config student.weights: unknown term(s) {sorted(unknown)} "
                               f"(known: {', '.join(TERMS)})")
         if cfg.tau <= 0:
             raise VicokdError(f"config student.tau: must be > 0, got {cfg.tau}")
+        if cfg.fd_reduction not in FD_REDUCTIONS:
+            raise VicokdError(f"config student.fd_reduction: '{cfg.fd_reduction}' is not one of "
+                              f"{', '.join(FD_REDUCTIONS)}")
         return cfg
 
     @classmethod
@@ -101,27 +107,33 @@ def _pairs(s: dict, t: dict, *keys: str) -> tuple[list, list]:
     return [s[k].float() for k in keys], [t[k].float() for k in keys]
 
 
-# Each term as term(student_out, teacher_out, masks, method, tau) -> scalar, in the order the
-# loss adds them. Features are [B, N, T, D]; FD averages the per-position squared distance over
-# batch, views and frames (eq. 7). The student's F_a is its pseudo-audio (the adapter, eq. 6).
+# Each term as term(student_out, teacher_out, masks, method, tau, fd_reduction) -> scalar, in
+# the order the loss adds them. Features are [B, N, T, D]; FD averages the per-position squared
+# distance over batch, views and frames (eq. 7), summed over D (or averaged: fd_reduction);
+# ModalKD's and DualKD's squared L2 always sum. The student's F_a is its pseudo-audio (eq. 6).
 TERM_LOSSES = {
-    "fd": lambda s, t, masks, method, tau: feature_distillation(*_pairs(s, t, "F_attn", "F_av")),
-    "ld": lambda s, t, masks, method, tau: logit_distillation(
+    "fd": lambda s, t, masks, method, tau, fd_reduction: feature_distillation(
+        *_pairs(s, t, "F_attn", "F_av"), fd_reduction),
+    "ld": lambda s, t, masks, method, tau, fd_reduction: logit_distillation(
         s["frame_logits"].float(), t["frame_logits"].float(), tau),
-    "modal": lambda s, t, masks, method, tau: feature_distillation(*_pairs(s, t, "F_v", "F_a")),
-    "dual": lambda s, t, masks, method, tau: feature_distillation(*_pairs(s, t, "F_fusion")),
-    "vc": lambda s, t, masks, method, tau: view_consistency_loss(s, masks, method),
-    "vis": lambda s, t, masks, method, tau: learned_visibility_loss(s, t),
+    "modal": lambda s, t, masks, method, tau, fd_reduction: feature_distillation(
+        *_pairs(s, t, "F_v", "F_a")),
+    "dual": lambda s, t, masks, method, tau, fd_reduction: feature_distillation(
+        *_pairs(s, t, "F_fusion")),
+    "vc": lambda s, t, masks, method, tau, fd_reduction: view_consistency_loss(s, masks, method),
+    "vis": lambda s, t, masks, method, tau, fd_reduction: learned_visibility_loss(s, t),
 }
 assert set(TERM_LOSSES) == set(TERMS)
 
 
 def distillation_terms(method: Method, student_out: dict, teacher_out: dict | None,
-                       masks: torch.Tensor | None, tau: float) -> dict[str, torch.Tensor]:
-    """The method's unweighted terms {name: scalar}, in TERM_LOSSES order."""
+                       masks: torch.Tensor | None, tau: float, fd_reduction: str = "sum"
+                       ) -> dict[str, torch.Tensor]:
+    """The method's unweighted terms {name: scalar}, in TERM_LOSSES order; FD sums over the D
+    features as eq. 7 writes it (or, `fd_reduction` "mean", averages over them)."""
     if method.needs_teacher and teacher_out is None:
         raise VicokdError(f"method '{method.name}' needs the teacher's outputs")
-    return {name: term(student_out, teacher_out, masks, method, tau)
+    return {name: term(student_out, teacher_out, masks, method, tau, fd_reduction)
             for name, term in TERM_LOSSES.items() if name in method.terms}
 
 
@@ -202,7 +214,7 @@ def make_loss(method: Method | str, supervision: str, cfg: LossConfig,
         parts.update(aux_parts)
         weighted = {"supervision": supervision_loss, "auxiliary": aux}
         for name, value in distillation_terms(method, out, teacher_out, seen.get("masks"),
-                                              cfg.tau).items():
+                                              cfg.tau, cfg.fd_reduction).items():
             weighted[name] = cfg.weights[name] * value
             loss = loss + weighted[name]
             parts[name] = float(value.detach())

@@ -118,6 +118,12 @@ TEACHER_METHODS: dict[str, Method] = {m.name: m for m in (
     Method(TEACHER_VC, "Teacher + VC", ("vc",)),
 )}
 
+# The view-consistency study (results/study/): ViCoKD against CoKD (ViCoKD without VC) and the
+# non-distilled student, with MultiASL as the ablations, on homes of controlled co-visibility
+# and view disparity.
+STUDY_METHODS = ("student", "cokd", "vicokd")
+STUDY_DIR = "study"
+
 
 def get_method(name: str) -> Method:
     """A student's method or a teacher's run (TEACHER, TEACHER_VC) by name."""
@@ -271,3 +277,15 @@ def figure4_runs(env: str, supervisions, seed) -> dict[str, str]:
     return {name: run_id(env, ABLATION_BACKBONE,
                          name if name == TEACHER else student_run(name, sup, seed))
             for name in FIGURE4_MEASURED}
+
+
+def study_runs(homes, supervisions, seeds) -> list[str]:
+    """The student runs of the view-consistency study: every study method, supervision and seed
+    in each study home, with the ablations' backbone."""
+    return [run_id(env, ABLATION_BACKBONE, student_run(m, s, k)) for env in homes
+            for m in STUDY_METHODS for s in supervisions for k in seeds]
+
+
+def study_views_file(env: str) -> str:
+    """results/study/{env}/views.json: the measured statistics of one study home's views."""
+    return f"{RESULTS}/{STUDY_DIR}/{env}/views.json"

@@ -98,15 +98,24 @@ def supervised_loss(out: dict, batch: dict, lambda_seq: float = 1.0,
     return frame + lambda_seq * seq, parts
 
 
+FD_REDUCTIONS = ("sum", "mean")
+
+
 def feature_distillation(student_feats: Sequence[torch.Tensor],
-                         teacher_feats: Sequence[torch.Tensor]) -> torch.Tensor:
+                         teacher_feats: Sequence[torch.Tensor],
+                         reduction: str = "sum") -> torch.Tensor:
     """FD (eq. 7): for each (student, teacher) pair of tensors `[..., D]`, the mean over every
     leading position of `sum_D (s - t)^2`; the pairs summed -> scalar.
 
     E.g. pairs of `[B, N, T, D]` features give the squared distance averaged over batch, views
-    and frames. (Not `F.mse_loss`, which would also divide by D.) The teacher tensors are
-    targets: they are detached, so no gradient reaches the teacher.
+    and frames. (Not `F.mse_loss`, which would also divide by D.) `reduction="mean"` takes
+    the mean over D in place of the sum (the term divided by D: `student.fd_reduction`, so that
+    its size does not grow with the feature width). The teacher tensors are targets: they are
+    detached, so no gradient reaches the teacher.
     """
+    if reduction not in FD_REDUCTIONS:
+        raise ValueError(f"feature_distillation: reduction '{reduction}' is not one of "
+                         f"{', '.join(FD_REDUCTIONS)}")
     student_feats, teacher_feats = list(student_feats), list(teacher_feats)
     if not student_feats or len(student_feats) != len(teacher_feats):
         raise ValueError(f"feature_distillation: {len(student_feats)} student and "
@@ -116,7 +125,8 @@ def feature_distillation(student_feats: Sequence[torch.Tensor],
         if s.shape != t.shape:
             raise ValueError(f"feature_distillation: student {tuple(s.shape)} vs teacher "
                              f"{tuple(t.shape)}")
-        d = (s - t.detach().to(s.dtype)).pow(2).sum(dim=-1).mean()
+        squared = (s - t.detach().to(s.dtype)).pow(2)
+        d = (squared.sum(dim=-1) if reduction == "sum" else squared.mean(dim=-1)).mean()
         total = d if total is None else total + d
     return total
 

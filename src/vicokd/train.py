@@ -353,5 +353,9 @@ def train_config(section: dict, model_section: dict, seed: int | None = None) ->
     complete `model:` section; `seed` (a student's, from its run) overrides the section's."""
     values = {**section, "device": str(model_section["device"]), "bf16": bool(model_section["bf16"])}
     if seed is not None:
-        values["seed"] = int(seed)
-    return typed(TrainConfig, values)
+        values["seed"] = seed
+    cfg = typed(TrainConfig, values)
+    # numbers as numbers also from a config that skipped the schema check (YAML reads 1e-3 as text)
+    return replace(cfg, epochs=int(cfg.epochs), lr=float(cfg.lr), lr_min=float(cfg.lr_min),
+                   weight_decay=float(cfg.weight_decay), batch_size=int(cfg.batch_size),
+                   seed=int(cfg.seed))

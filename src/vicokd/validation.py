@@ -8,6 +8,13 @@ validation); each setting trains the teacher and the non-distilled student (`stu
 supervision, seed 0) on the rest and scores them on the validation part, beside the random-score
 mAP of that part. The baseline is config.yaml as given (`--config`); each `--try key=value`
 changes one key of it. Results go to a JSON file (docs/model.md keeps the log).
+
+`--students` names other student runs as method-supervision (e.g. `vicokd-sequence cokd-frame`;
+the distilling ones learn from the teacher trained on the same part) and `--seeds` their seeds;
+a setting that changes no `model:` or `teacher:` key reuses the teacher trained before it:
+
+    python -m vicokd.validation --home home1 --backbones multiasl --students cokd-frame \
+        vicokd-frame --seeds 0 1 --try student.weights.vc=10 --try student.fd_reduction=mean
 """
 
 from __future__ import annotations
@@ -54,17 +61,36 @@ def apply(config: dict, change: str) -> dict:
     return out
 
 
-def run_setting(config: dict, files: DataFiles, backbone: str, work: Path) -> dict:
+def run_setting(config: dict, files: DataFiles, backbone: str, work: Path,
+                students: tuple[str, ...] = ("student-frame",), seeds: tuple[int, ...] = (0,),
+                teachers: dict | None = None) -> dict:
+    """Train the teacher (or reuse the one of `teachers` trained on the same model:, teacher:
+    and data) and each student run (method-supervision) at each seed; their validation mAP."""
     def outputs(name):
         return RunOutputs(*(str(work / name / f) for f in ("model.pt", "curve.csv",
                                                            "metrics.json", "predictions.h5")))
     t0 = time.perf_counter()
-    teacher = train_teacher(files, outputs("teacher"), config["model"], config["teacher"], backbone)
-    student = train_student(files, outputs("student"), config["model"], config["student"],
-                            backbone, "student", "frame", 0)
-    return {"teacher": {"map": teacher["map"], "frame_map": teacher["frame_map"]},
-            "student": {"map": student["map"], "frame_map": student["frame_map"]},
-            "chance": teacher["chance"], "frame_chance": teacher["frame_chance"],
+    teachers = {} if teachers is None else teachers
+    key = json.dumps([config["model"], config["teacher"], backbone, vars(files)], sort_keys=True)
+    if key not in teachers:
+        name = f"teacher{len(teachers)}"
+        metrics = train_teacher(files, outputs(name), config["model"], config["teacher"], backbone)
+        teachers[key] = (metrics, outputs(name).model)
+    teacher, teacher_model = teachers[key]
+    row = {"teacher": {"map": teacher["map"], "frame_map": teacher["frame_map"]}}
+    runs = {}
+    for run in students:
+        method, supervision = run.rsplit("-", 1)
+        for seed in seeds:
+            m = train_student(files, outputs("student"), config["model"], config["student"],
+                              backbone, method, supervision, seed,
+                              teacher_path=teacher_model if method != "student" else None)
+            runs[f"{run}-seed{seed}"] = {"map": m["map"], "frame_map": m["frame_map"]}
+    if list(runs) == ["student-frame-seed0"]:
+        row["student"] = runs["student-frame-seed0"]          # the first rounds' rows
+    else:
+        row["students"] = runs
+    return {**row, "chance": teacher["chance"], "frame_chance": teacher["frame_chance"],
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
@@ -76,6 +102,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backbones", nargs="+", default=["multitrans", "multiasl", "multitsf"])
     parser.add_argument("--try", dest="tries", action="append", default=[],
                         help="a change of the config, e.g. 'teacher.lr=4e-3;student.lr=4e-3' (repeatable)")
+    parser.add_argument("--students", nargs="+", default=["student-frame"],
+                        help="student runs as method-supervision (default: student-frame)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--out", default="benchmarks/results/validation.json")
     args = parser.parse_args(argv)
     config = yaml.safe_load(Path(args.config).read_text())
@@ -83,6 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     frozen = config["model"].get("encoders") == "frozen"
     out_path = Path(args.out)
     log = json.loads(out_path.read_text()) if out_path.is_file() else []
+    teachers: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         split = Path(tmp) / "split.json"
         write_json(split, validation_split(str(res / "split.json")))
@@ -97,7 +127,8 @@ def main(argv: list[str] | None = None) -> None:
                 if backbone == "multitsf" and files.masks is None:
                     continue
                 row = {"home": args.home, "backbone": backbone, "change": change or "baseline",
-                       **run_setting(cfg, files, backbone, Path(tmp) / "runs")}
+                       **run_setting(cfg, files, backbone, Path(tmp) / "runs",
+                                     tuple(args.students), tuple(args.seeds), teachers)}
                 print(json.dumps(row), flush=True)
                 log.append(row)
                 write_json(out_path, log)

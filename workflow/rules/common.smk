@@ -81,6 +81,9 @@ def annotation_path(env):
     try:
         rel = config["dataset"]["annotations"][env]
     except KeyError:
+        if IS_SYNTHETIC and env in config["synthetic"]["homes"]:
+            # a generated home of its own settings (the study homes): where synthesize writes
+            return os.path.join(synthetic_home_dir(env), "annotations.json")
         raise ValueError(f"config.yaml: dataset.annotations has no entry for home '{env}'")
     if isinstance(rel, list):
         return [os.path.join(home_root(env), r) for r in rel]
@@ -134,6 +137,14 @@ def split_files(wildcards):
 def synthetic_home_dir(env):
     """Folder the generator writes one synthetic home to."""
     return os.path.join(DATA_ROOT, env)
+
+
+def synthetic_settings(env):
+    """The `synthetic:` section one home is generated from: the section without the other
+    homes' blocks of `synthetic.homes`, so that adding a home (the study's) reruns no other."""
+    section = {k: v for k, v in config["synthetic"].items() if k != "homes"}
+    block = config["synthetic"]["homes"].get(env)
+    return section | ({"homes": {env: block}} if block is not None else {})
 
 
 @functools.lru_cache(maxsize=None)
@@ -325,13 +336,16 @@ def probe_files():
 
 
 def student_params(wildcards):
-    """The `student:` keys a student's run reads: the weights of its method's terms only, and
-    tau only when it distills logits; so changing `weights.vc` reruns the VC methods alone."""
+    """The `student:` keys a student's run reads: the weights of its method's terms only, tau
+    only when it distils logits, fd_reduction only with FD; so changing `weights.vc` reruns the
+    VC methods alone."""
     terms = grid.get_method(wildcards.method).terms
-    values = params_of("student", drop=("weights", "tau"))
+    values = params_of("student", drop=("weights", "tau", "fd_reduction"))
     values["weights"] = {t: w for t, w in config["student"]["weights"].items() if t in terms}
     if "ld" in terms:
         values["tau"] = config["student"]["tau"]
+    if "fd" in terms:
+        values["fd_reduction"] = config["student"]["fd_reduction"]
     return dict(sorted(values.items()))
 
 

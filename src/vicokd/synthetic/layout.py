@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..config import fill
 from ..errors import VicokdError
 
 LAYOUT_STYLES = ("rooms", "open")
@@ -24,9 +25,18 @@ SPOT_KINDS = ("floor", "sofa", "desk", "sink", "door")
 
 CAMERA_HEIGHT = 2.1        # wall-mounted, above head height
 CAMERA_TILT_DEG = 14.0     # looking slightly down: the floor fills the lower part of the frame
-# Moderate fields of view: the actor stays large enough that coarse pose changes survive the
-# models' 32 px input (a person 3 m away is ~45 % of the frame height).
-FOV_DEG = (58.0, 68.0)
+
+
+@dataclass(frozen=True)
+class Occluder:
+    """A piece of furniture standing in front of one camera, in that camera's frame: it hides
+    whatever is farther away behind it (a sofa back, a cabinet, a plant)."""
+
+    depth: float           # m along the optical axis
+    lateral: float         # m to the right of the axis (its centre)
+    width: float           # m
+    height: float          # m above the floor
+    colour: tuple[float, float, float]
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,7 @@ class Camera:
     yaw: float             # direction of the optical axis on the floor, radians
     fov_deg: float         # horizontal field of view
     room: int
+    occluders: tuple[Occluder, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,19 +122,86 @@ class Home:
         return self._graph
 
 
-def build_home(name: str, style: str, views: int, rng: np.random.Generator) -> Home:
-    """A floor plan of `style` with `views` cameras; the layout is drawn from `rng`."""
+@dataclass(frozen=True)
+class Physical:
+    """The layout and camera settings of a home beyond its style and camera count (part of a
+    `synthetic.homes` block, docs/synthetic.md)."""
+
+    doorway: float                     # m, width of the openings between rooms
+    aim: float                         # rooms: 0 = a camera looks at its room's centre, 1 = the home's
+    offset: float                      # degrees a camera is turned away from where it looks
+    occluders: int                     # furniture pieces in front of each camera
+    fov: tuple[float, float]           # range of the cameras' horizontal field of view, degrees
+    corner: str                        # rooms: "drawn" exterior corner, or the "outer" one
+
+    @classmethod
+    def from_block(cls, block: dict) -> "Physical":
+        """From a `synthetic.homes` block (keys left out: the schema's defaults, which are the
+        default homes': moderate fields of view keep a person 3 m away at ~45 % of the frame
+        height, so coarse pose changes survive the models' 32 px input)."""
+        b = fill("synthetic", {"homes": {"_": dict(block)}})["homes"]["_"]
+        return cls(doorway=float(b["doorway"]), aim=float(b["aim"]), offset=float(b["offset"]),
+                   occluders=int(b["occluders"]), fov=tuple(float(v) for v in b["fov"]),
+                   corner=str(b["corner"]))
+
+
+def build_home(name: str, style: str, views: int, rng: np.random.Generator,
+               physical: Physical | None = None,
+               extra_rng: np.random.Generator | None = None) -> Home:
+    """A floor plan of `style` with `views` cameras; the layout is drawn from `rng`.
+
+    `physical` widens doorways, re-aims, turns and narrows or widens the cameras and puts
+    furniture in front of them; what it adds (the side each camera turns to, the occluders) is
+    drawn from `extra_rng`, so that `rng` makes the same draws whatever the settings."""
     if style not in LAYOUT_STYLES:
         raise VicokdError(f"config synthetic.layout: home '{name}' has unknown style '{style}' "
                           f"(expected one of {', '.join(LAYOUT_STYLES)})")
+    physical = physical or Physical.from_block({})
     if style == "rooms":
-        home = _rooms_home(name, views, rng)
+        home = _rooms_home(name, views, rng, physical)
     else:
-        home = _open_home(name, views, rng)
+        home = _open_home(name, views, rng, physical)
+    if physical.offset or physical.occluders:
+        extra_rng = extra_rng if extra_rng is not None else np.random.default_rng(0)
+        home.cameras = [_turned_and_furnished(cam, physical, extra_rng) for cam in home.cameras]
     return home
 
 
-def _rooms_home(name: str, views: int, rng) -> Home:
+def _turned_and_furnished(cam: Camera, physical: Physical, rng) -> Camera:
+    """`cam` turned by `physical.offset` degrees to a random side, with its occluders."""
+    side = 1.0 if rng.random() < 0.5 else -1.0
+    yaw = cam.yaw + side * math.radians(physical.offset)
+    occluders = []
+    for _ in range(physical.occluders):
+        depth = float(rng.uniform(1.0, 2.2))
+        # anywhere across the view at that depth (centre within the field of view)
+        half = depth * math.tan(math.radians(cam.fov_deg) / 2)
+        hue = float(rng.random())
+        colour = tuple(float(c) * 255 for c in _hsv(hue, float(rng.uniform(0.2, 0.7)),
+                                                   float(rng.uniform(0.25, 0.75))))
+        occluders.append(Occluder(depth, float(rng.uniform(-0.8 * half, 0.8 * half)),
+                                  float(rng.uniform(0.6, 1.4)), float(rng.uniform(0.9, 1.5)),
+                                  colour))
+    return Camera(cam.pos, yaw, cam.fov_deg, cam.room, tuple(occluders))
+
+
+def _hsv(h, s, v):
+    import colorsys
+    return colorsys.hsv_to_rgb(h % 1.0, s, v)
+
+
+def _opening(lo: float, hi: float, centre: float, width: float
+             ) -> tuple[float, float, float] | None:
+    """(a, b, centre) of an opening of `width` centred near `centre` in a wall from lo to hi,
+    moved inside the wall if it sticks out; None when it takes the whole wall (no wall left)."""
+    if width >= hi - lo:
+        return None
+    half = width / 2
+    centre = min(max(centre, lo + half), hi - half)
+    return centre - half, centre + half, centre
+
+
+def _rooms_home(name: str, views: int, rng, physical: Physical) -> Home:
     # One room per camera on a grid (2 rows from 3 cameras on), 3.8 m x 3.4 m each, joined by
     # doorways (0.9 m) along a spanning tree: each row is a chain, and the rows meet at one
     # column only, like the rooms off a hall in a flat.
@@ -134,7 +212,7 @@ def _rooms_home(name: str, views: int, rng) -> Home:
     rooms = [(c * rw, r * rd, (c + 1) * rw, (r + 1) * rd) for r, c in cells]
     index = {cell: i for i, cell in enumerate(cells)}
     link_col = int(rng.integers(cols - 1)) if rows == 2 and cols > 1 else 0
-    gap = 0.9
+    gap = physical.doorway
     walls, openings = [], []
     for (r, c), i in index.items():
         x0, y0, x1, y1 = rooms[i]
@@ -143,13 +221,19 @@ def _rooms_home(name: str, views: int, rng) -> Home:
             # camera does not look straight through it along the row
             yc = float(rng.uniform(y1 - 1.1, y1 - 0.6)) if r == 0 else \
                 float(rng.uniform(y0 + 0.6, y0 + 1.1))
-            walls += [(x1, y0, x1, yc - gap / 2), (x1, yc + gap / 2, x1, y1)]
+            span = _opening(y0, y1, yc, gap)
+            if span is not None:
+                yc = span[2]
+                walls += _wall_parts((x1, y0, x1, span[0]), (x1, span[1], x1, y1))
             openings.append(((x1, yc), i, index[(r, c + 1)]))
         else:
             walls.append((x1, y0, x1, y1))
         if (r + 1, c) in index and c == link_col:    # north wall: the one doorway between rows
             xc = float(rng.uniform(x0 + 0.8, x1 - 0.8))
-            walls += [(x0, y1, xc - gap / 2, y1), (xc + gap / 2, y1, x1, y1)]
+            span = _opening(x0, x1, xc, gap)
+            if span is not None:
+                xc = span[2]
+                walls += _wall_parts((x0, y1, span[0], y1), (span[1], y1, x1, y1))
             openings.append(((xc, y1), i, index[(r + 1, c)]))
         else:
             walls.append((x0, y1, x1, y1))
@@ -158,30 +242,42 @@ def _rooms_home(name: str, views: int, rng) -> Home:
         if (r - 1, c) not in index:
             walls.append((x0, y0, x1, y0))
     cameras = []
+    # what `aim` turns the cameras towards: the middle of the whole home
+    hx = (min(r[0] for r in rooms) + max(r[2] for r in rooms)) / 2
+    hy = (min(r[1] for r in rooms) + max(r[3] for r in rooms)) / 2
     for i, (x0, y0, x1, y1) in enumerate(rooms):
         # A corner of the room on an exterior side, looking across the room's diagonal,
         # so the camera also sees through the opening next to it now and then.
         r, c = cells[i]
         cy = y0 + 0.1 if r == 0 else y1 - 0.1
         cx = x0 + 0.1 if rng.random() < 0.5 else x1 - 0.1
+        if physical.corner == "outer":      # the corner farthest from the home's middle
+            cx = x0 + 0.1 if abs(x0 - hx) > abs(x1 - hx) else x1 - 0.1
         tx, ty = (x0 + x1) / 2, (y0 + y1) / 2
+        if physical.aim:
+            tx, ty = tx + physical.aim * (hx - tx), ty + physical.aim * (hy - ty)
         yaw = math.atan2(ty - cy, tx - cx) + float(rng.normal(0, 0.12))
-        cameras.append(Camera((cx, cy), yaw, float(rng.uniform(FOV_DEG[0], FOV_DEG[1])), i))
+        cameras.append(Camera((cx, cy), yaw, float(rng.uniform(*physical.fov)), i))
     spots = _spots(rooms, rng, per_room=[3] * len(rooms))
     phone = _inside(rooms[int(rng.integers(len(rooms)))], rng)
     return Home(name, "rooms", rooms, np.array(walls, dtype=float), openings, cameras, spots,
                 phone)
 
 
-def _open_home(name: str, views: int, rng) -> Home:
+def _open_home(name: str, views: int, rng, physical: Physical) -> Home:
     # One open-plan room, cameras spread around its walls, all aimed near the middle; plus a
     # small side room (entrance, bathroom) behind a doorway that no camera looks into.
     w, d = 6.6, 5.0     # a living-dining room; the far end stays within ~7 m of a camera
     sw, sd = 2.6, 2.8
     yd = float(rng.uniform(0.8, sd - 0.8))
-    gap = 0.9
+    span = _opening(0.0, sd, yd, physical.doorway)
+    if span is not None:
+        yd = span[2]
+        door = _wall_parts((w, 0, w, span[0]), (w, span[1], w, d))
+    else:
+        door = [(w, sd, w, d)]
     rooms = [(0.0, 0.0, w, d), (w, 0.0, w + sw, sd)]
-    walls = [(0, 0, w, 0), (w, 0, w, yd - gap / 2), (w, yd + gap / 2, w, d), (w, d, 0, d),
+    walls = [(0, 0, w, 0), *door, (w, d, 0, d),
              (0, d, 0, 0), (w, 0, w + sw, 0), (w + sw, 0, w + sw, sd), (w, sd, w + sw, sd)]
     perim = 2 * (w + d)
     start = float(rng.uniform(0, perim))
@@ -192,11 +288,16 @@ def _open_home(name: str, views: int, rng) -> Home:
         tx = w / 2 + float(rng.normal(0, 0.6))
         ty = d / 2 + float(rng.normal(0, 0.5))
         cameras.append(Camera((cx, cy), math.atan2(ty - cy, tx - cx),
-                              float(rng.uniform(FOV_DEG[0], FOV_DEG[1])), 0))
+                              float(rng.uniform(*physical.fov)), 0))
     spots = _spots(rooms, rng, per_room=[7, 2])
     phone = _inside(rooms[0], rng)
     return Home(name, "open", rooms, np.array(walls, dtype=float), [((w, yd), 0, 1)], cameras,
                 spots, phone)
+
+
+def _wall_parts(*segments) -> list[tuple]:
+    """The segments that have a length (an opening at a wall's end leaves none there)."""
+    return [seg for seg in segments if math.hypot(seg[2] - seg[0], seg[3] - seg[1]) > 1e-9]
 
 
 def _perimeter_point(s, w, d, inset):

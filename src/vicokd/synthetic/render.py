@@ -20,7 +20,6 @@ VISIBLE_SHARE = 0.3        # a body counts as visible when >= 30 % of its box is
 CHUNK = 64                 # frames rasterised together
 NOISE_PATTERNS = 5
 LIGHT_LEVELS = 8
-NOISE_SIGMA = 3.0          # grey levels of sensor noise
 
 # Body parts: joint a, joint b, radius (m), colour slot. Sizes are a little stocky on purpose:
 # limbs must still cover a pixel or so at the models' 32 px input.
@@ -173,17 +172,50 @@ def camera_background(cam: Camera, size: int, rng: np.random.Generator) -> np.nd
     return np.clip(img * vignette[..., None], 0, 255).astype(np.float32)
 
 
-def noise_bank(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A few sensor-noise patterns, int16 [K, H, W, 3]."""
+def occluder_rects(cam: Camera, size: int) -> list[tuple[int, int, int, int, float]]:
+    """Pixel rectangles (x0, y0, x1, y1, depth) of the furniture in front of `cam`: from the
+    top of the piece down to where it stands on the floor, clipped to the frame."""
+    f, cx, yh = camera_intrinsics(cam, size)
+    rects = []
+    for occ in cam.occluders:
+        x0 = cx + f * (occ.lateral - occ.width / 2) / occ.depth
+        x1 = cx + f * (occ.lateral + occ.width / 2) / occ.depth
+        y0 = yh + f * (CAMERA_HEIGHT - occ.height) / occ.depth
+        y1 = yh + f * CAMERA_HEIGHT / occ.depth
+        r = (int(np.clip(round(x0), 0, size)), int(np.clip(round(y0), 0, size)),
+             int(np.clip(round(x1), 0, size)), int(np.clip(round(y1), 0, size)))
+        if r[2] > r[0] and r[3] > r[1]:
+            rects.append((*r, float(occ.depth)))
+    return rects
+
+
+def paint_occluders(background: np.ndarray, cam: Camera) -> np.ndarray:
+    """The camera's background with its occluders drawn in (a lighter top edge, as the
+    furniture blocks of the background have)."""
+    if not cam.occluders:
+        return background
+    out = background.copy()
+    size = background.shape[0]
+    for (x0, y0, x1, y1, _), occ in zip(occluder_rects(cam, size), cam.occluders):
+        colour = np.array(occ.colour, dtype=np.float32)
+        out[y0:y1, x0:x1] = colour
+        out[y0:min(y1, y0 + max(1, (y1 - y0) // 10)), x0:x1] = np.clip(colour * 1.2, 0, 255)
+    return out
+
+
+def noise_bank(rng: np.random.Generator, size: int, sigma: float) -> np.ndarray:
+    """A few sensor-noise patterns, int16 [K, H, W, 3] (`sigma`: grey levels)."""
     return np.round(rng.standard_normal((NOISE_PATTERNS, size, size, 3), dtype=np.float32)
-                    * NOISE_SIGMA).astype(np.int16)
+                    * sigma).astype(np.int16)
 
 
-def lighting(rng: np.random.Generator, frames: int, fps: float) -> tuple[np.ndarray, np.ndarray]:
+def lighting(rng: np.random.Generator, frames: int, fps: float,
+             level: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame brightness gain [F] and a colour tint [3] of one camera in one sequence:
-    a level for the time of day, slow drift, and now and then a lamp switched on or off."""
+    a level for the time of day (drawn from `level`), slow drift, and now and then a lamp
+    switched on or off."""
     t = np.arange(frames) / fps
-    g = rng.uniform(0.65, 1.15) * (1 + 0.05 * np.sin(2 * np.pi * t / rng.uniform(6, 20)
+    g = rng.uniform(*level) * (1 + 0.05 * np.sin(2 * np.pi * t / rng.uniform(6, 20)
                                                      + rng.uniform(0, 6)))
     if rng.random() < 0.25:
         ts = rng.uniform(0, t[-1] + 1e-6)
@@ -232,6 +264,18 @@ def _draw_capsules(video, zbuf, fr, A, B, R, Z, colour):
     video[f, y, x] = colour[k]
 
 
+def _occluded_share(cam, size, x0, y0, x1, y1, depth):
+    """[F]: the share of the body's box that the camera's furniture hides (the body farther
+    than the piece; overlapping pieces counted once each, so the share is an upper bound)."""
+    area = np.maximum(x1 - x0, 1e-9) * np.maximum(y1 - y0, 1e-9)
+    hidden = np.zeros_like(area)
+    for ox0, oy0, ox1, oy1, od in occluder_rects(cam, size):
+        w = np.maximum(np.minimum(x1, ox1) - np.maximum(x0, ox0), 0)
+        h = np.maximum(np.minimum(y1, oy1) - np.maximum(y0, oy0), 0)
+        hidden += np.where(depth > od, w * h, 0.0)
+    return np.minimum(hidden / area, 1.0)
+
+
 def _box_and_share(x0, y0, x1, y1, size):
     """Clipped normalised box and the share of the box's area inside the frame."""
     area = np.maximum(x1 - x0, 1e-9) * np.maximum(y1 - y0, 1e-9)
@@ -275,6 +319,9 @@ def view_geometry(home: Home, cam: Camera, joints: np.ndarray, ball_xy: np.ndarr
     by0 = np.minimum(jy[:, _PA], jy[:, _PB]) - prad
     by1 = np.maximum(jy[:, _PA], jy[:, _PB]) + prad
     box, share = _box_and_share(bx0.min(1), by0.min(1), bx1.max(1), by1.max(1), size)
+    if cam.occluders:
+        share = share - _occluded_share(cam, size, bx0.min(1), by0.min(1), bx1.max(1),
+                                        by1.max(1), jd.mean(axis=1))
     visible = actor_drawn & (share >= VISIBLE_SHARE)
     boxes = np.where(visible[:, None], box, np.nan).astype(np.float32)
 
@@ -292,15 +339,17 @@ def view_geometry(home: Home, cam: Camera, joints: np.ndarray, ball_xy: np.ndarr
 
 def render_view(geo: ViewGeometry, outfit: Outfit, ball_roll: np.ndarray,
                 ball_colours: np.ndarray, background: np.ndarray, noise: np.ndarray,
-                rng: np.random.Generator, fps: float, size: int) -> np.ndarray:
-    """One camera's video, uint8 [F, H, W, 3], drawn from its geometry."""
+                rng: np.random.Generator, fps: float, size: int, light: tuple[float, float],
+                occluders: list[tuple[int, int, int, int, float]] = ()) -> np.ndarray:
+    """One camera's video, uint8 [F, H, W, 3], drawn from its geometry. `background` shows
+    the camera's `occluders` (occluder_rects), which hide what lies behind them."""
     F = len(geo.visible)
     jx, jy, pdepth, prad = geo.jx, geo.jy, geo.part_depth, geo.part_radius
     ox, oy, orad, od = geo.ball
     ball_drawn, actor_drawn = geo.ball_drawn, geo.actor_drawn
     pa, pb = _PA, _PB
     # --- pixels: background bank gathered per frame, then the ball and the body
-    gain, tint = lighting(rng, F, fps)
+    gain, tint = lighting(rng, F, fps, light)
     levels = np.linspace(gain.min(), gain.max(), LIGHT_LEVELS) if gain.max() > gain.min() \
         else np.full(LIGHT_LEVELS, gain.min())
     level = np.clip(np.searchsorted(levels, gain), 0, LIGHT_LEVELS - 1)
@@ -316,6 +365,8 @@ def render_view(geo: ViewGeometry, outfit: Outfit, ball_roll: np.ndarray,
         c1 = min(F, c0 + CHUNK)
         chunk = video[c0:c1]
         zbuf = np.full((c1 - c0, size, size), np.inf, dtype=np.float32)
+        for x0, y0, x1, y1, depth in occluders:     # nothing behind the furniture is drawn
+            zbuf[:, y0:y1, x0:x1] = np.minimum(zbuf[:, y0:y1, x0:x1], depth)
         lt = light[c0:c1]
         fr = np.nonzero(ball_drawn[c0:c1])[0]
         if len(fr):

@@ -21,14 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import default, typed
+from ..config import default, fill, typed
 from ..errors import VicokdError
 from ..storage import atomic_h5, write_dataset, write_json
 from .encode import write_mp4
-from .layout import Home, build_home, walls_crossed
+from .layout import Home, Physical, build_home, walls_crossed
 from .plan import KNOWN_CLASSES, plan_sequence
-from .render import (BALL_RADIUS, camera_background, noise_bank, random_outfit, render_view,
-                     skeleton, view_geometry)
+from .render import (BALL_RADIUS, camera_background, noise_bank, occluder_rects, paint_occluders,
+                     random_outfit, render_view, skeleton, view_geometry)
 from .sound import microphone, synthesize_tracks
 from .stats import compute_stats
 
@@ -48,16 +48,61 @@ class SyntheticConfig:
     layout: dict = field(default_factory=lambda: default("synthetic.layout"))
     crf: int = default("synthetic.crf")
     preset: str = default("synthetic.preset")
+    homes: dict = field(default_factory=lambda: default("synthetic.homes"))
 
     @classmethod
     def from_section(cls, section: dict) -> "SyntheticConfig":
         cfg = typed(cls, section)
-        lo, hi = (float(v) for v in cfg.duration)
-        if not 0 < lo <= hi:
-            raise VicokdError(f"config synthetic.duration: expected 0 < min <= max, got {list(cfg.duration)}")
+        lo, hi = _range(cfg.duration, "synthetic.duration")
         if cfg.size % 2 or cfg.size < 32:
             raise VicokdError(f"config synthetic.size: {cfg.size} must be even and >= 32 (H.264 yuv420p)")
-        return dataclasses.replace(cfg, duration=(lo, hi))
+        cfg = dataclasses.replace(cfg, duration=(lo, hi))
+        for env in cfg.homes:
+            cfg.home(env)                  # a bad block fails here, before any work
+        return cfg
+
+    def home(self, env: str) -> "HomeSettings":
+        """The settings home `env` is generated with: its `synthetic.homes` block over the
+        section's values (views, layout, sequences, duration) and the blocks' defaults."""
+        block = fill("synthetic", {"homes": {env: dict(self.homes.get(env) or {})}})["homes"][env]
+        where = f"synthetic.homes.{env}"
+        views = block.get("views", self.views.get(env))
+        if views is None:
+            raise VicokdError(f"config synthetic.views: no camera count for home '{env}'")
+        style = block.get("layout", self.layout.get(env, default("synthetic.layout").get(env)))
+        if style is None:
+            raise VicokdError(f"config synthetic.layout: no layout (rooms | open) for home '{env}'")
+        duration = _range(block["duration"], f"{where}.duration") if "duration" in block \
+            else self.duration
+        fov = _range(block["fov"], f"{where}.fov")
+        if fov[1] >= 180:
+            raise VicokdError(f"config {where}.fov: a field of view must be below 180 degrees, got {fov[1]}")
+        return HomeSettings(
+            views=int(views), layout=str(style),
+            sequences=int(block.get("sequences", self.sequences)), duration=duration,
+            streams=str(block["streams"] or env), physical=Physical.from_block(block),
+            light=_range(block["light"], f"{where}.light"), noise=float(block["noise"]))
+
+
+@dataclass(frozen=True)
+class HomeSettings:
+    """What one home is generated with (SyntheticConfig.home)."""
+
+    views: int
+    layout: str
+    sequences: int
+    duration: tuple[float, float]
+    streams: str                   # the name its random streams derive from
+    physical: Physical             # doorways, camera aim, turn, field of view, furniture
+    light: tuple[float, float]     # range of a camera's light level in a sequence
+    noise: float                   # sensor noise, grey levels
+
+
+def _range(values, key: str) -> tuple[float, float]:
+    lo, hi = (float(v) for v in values)
+    if not 0 < lo <= hi:
+        raise VicokdError(f"config {key}: expected 0 < min <= max, got {list(values)}")
+    return lo, hi
 
 
 def home_seed(seed: int, env: str) -> np.random.SeedSequence:
@@ -80,18 +125,16 @@ class HomeAssets:
 
 
 def home_assets(cfg: SyntheticConfig, env: str) -> HomeAssets:
-    views = cfg.views.get(env)
-    if views is None:
-        raise VicokdError(f"config synthetic.views: no camera count for home '{env}'")
-    style = cfg.layout.get(env, default("synthetic.layout").get(env))
-    if style is None:
-        raise VicokdError(f"config synthetic.layout: no layout (rooms | open) for home '{env}'")
-    ss = home_seed(cfg.seed, env)
-    plan_ss, bg_ss, noise_ss, mic_ss = ss.spawn(4)
-    home = build_home(env, style, int(views), np.random.default_rng(plan_ss))
+    settings = cfg.home(env)
+    ss = home_seed(cfg.seed, settings.streams)
+    # a fifth stream for what the physical settings add, so the first four draw the same
+    plan_ss, bg_ss, noise_ss, mic_ss, extra_ss = ss.spawn(5)
+    home = build_home(env, settings.layout, settings.views, np.random.default_rng(plan_ss),
+                      settings.physical, np.random.default_rng(extra_ss))
     bg_rng, noise_rng, mic_rng = (np.random.default_rng(s) for s in (bg_ss, noise_ss, mic_ss))
-    backgrounds = [camera_background(cam, cfg.size, bg_rng) for cam in home.cameras]
-    noises = [noise_bank(noise_rng, cfg.size) for _ in home.cameras]
+    backgrounds = [paint_occluders(camera_background(cam, cfg.size, bg_rng), cam)
+                   for cam in home.cameras]
+    noises = [noise_bank(noise_rng, cfg.size, settings.noise) for _ in home.cameras]
     mic_noise = [float(mic_rng.uniform(0.004, 0.012)) for _ in home.cameras]
     ring = (float(mic_rng.uniform(850, 1150)), float(mic_rng.uniform(1300, 1700)))
     return HomeAssets(home, backgrounds, noises, mic_noise, ring)
@@ -136,10 +179,12 @@ def make_sequence(job: tuple) -> dict:
     cfg, env, index, classes, video_dir = job
     assets = _assets(cfg, env)
     home = assets.home
+    settings = cfg.home(env)
     seq_id = f"{env}_s{index:03d}"
-    plan_ss, render_ss, sound_ss, ball_ss = sequence_seed(cfg.seed, env, index).spawn(4)
+    plan_ss, render_ss, sound_ss, ball_ss = sequence_seed(cfg.seed, settings.streams,
+                                                          index).spawn(4)
     plan_rng = np.random.default_rng(plan_ss)
-    duration = float(plan_rng.uniform(*cfg.duration))
+    duration = float(plan_rng.uniform(*settings.duration))
     plan = plan_sequence(home, plan_rng, duration, cfg.fps, classes, index)
     joints = skeleton(plan)
     render_rng = np.random.default_rng(render_ss)
@@ -154,7 +199,8 @@ def make_sequence(job: tuple) -> dict:
     for k, cam in enumerate(home.cameras):
         geo = view_geometry(home, cam, joints, ball_xy, cfg.size)
         video = render_view(geo, outfit, ball_roll, ball_colours, assets.backgrounds[k],
-                            assets.noises[k], render_rng, cfg.fps, cfg.size)
+                            assets.noises[k], render_rng, cfg.fps, cfg.size, settings.light,
+                            occluder_rects(cam, cfg.size))
         phone_walls = int(walls_crossed(home.walls, np.array([home.phone]), cam.pos)[0])
         phone_dist = float(np.hypot(home.phone[0] - cam.pos[0], home.phone[1] - cam.pos[1]))
         audio = microphone(actor, phone, cfg.fps, geo.distance, geo.walls, phone_dist,
@@ -174,9 +220,10 @@ def sequence_visibility(cfg: SyntheticConfig, env: str, index: int,
     """bool [V, F]: the actor's visibility in sequence `index`, from geometry alone (no pixels,
     no files); the same as the `visible` that generating the sequence writes."""
     assets = _assets(cfg, env)
-    plan_ss, _, _, ball_ss = sequence_seed(cfg.seed, env, index).spawn(4)
+    settings = cfg.home(env)
+    plan_ss, _, _, ball_ss = sequence_seed(cfg.seed, settings.streams, index).spawn(4)
     plan_rng = np.random.default_rng(plan_ss)
-    duration = float(plan_rng.uniform(*cfg.duration))
+    duration = float(plan_rng.uniform(*settings.duration))
     plan = plan_sequence(assets.home, plan_rng, duration, cfg.fps, classes, index)
     joints = skeleton(plan)
     ball_xy, _ = ball_path(assets.home, np.random.default_rng(ball_ss), plan.frames, cfg.fps)
@@ -205,7 +252,7 @@ def generate_home(env: str, section: dict, classes: list[str], annotations: str 
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     workers = max(1, int(workers or cfg.workers))
-    jobs = [(cfg, env, i, list(classes), str(tmp)) for i in range(cfg.sequences)]
+    jobs = [(cfg, env, i, list(classes), str(tmp)) for i in range(cfg.home(env).sequences)]
     start = time.perf_counter()
     try:
         results = _run(jobs, workers)

@@ -1,0 +1,6 @@
+"""Entry of the `view_consistency` rule: the work is in vicokd.study.view_consistency.main."""
+import _bootstrap  # noqa: F401  (puts this checkout's src/ first on sys.path)
+from vicokd.study.view_consistency import main
+from vicokd.runner import run_script
+
+run_script(snakemake, main)  # noqa: F821 (snakemake is injected by the script directive)
