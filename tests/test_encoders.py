@@ -220,3 +220,17 @@ def test_frozen_encoders_sizes_follow_the_model_section():
     enc = FrozenEncoders(cfg)
     assert enc.ast is None and enc.audio_in == 32                    # moments only
     assert enc.video_in == 2 * (1 + 4) * 16                           # every token, and its change
+
+
+def test_encoders_fingerprint_follows_the_files_and_ignores_hidden_ones(tmp_path):
+    """Snakemake touches `.snakemake_timestamp` inside a directory output after the job that
+    fingerprinted it; that must not make every trained model refuse its own encoders."""
+    from vicokd.frozen import folder_fingerprint
+    (tmp_path / "vit").mkdir()
+    (tmp_path / "vit" / "weights.bin").write_bytes(b"\x01\x02")
+    (tmp_path / "frozen.json").write_text("{}")
+    before = folder_fingerprint(tmp_path)
+    (tmp_path / ".snakemake_timestamp").touch()
+    assert folder_fingerprint(tmp_path) == before
+    (tmp_path / "vit" / "weights.bin").write_bytes(b"\x01\x03")
+    assert folder_fingerprint(tmp_path) != before

@@ -83,5 +83,6 @@ def test_report_html_renders_in_headless_chromium(tiny_run, tmp_path):
 
 
 def report_images(res) -> int:
-    """Figure 3 twice, Figure 4, and one timeline per sequence of results/timelines."""
-    return 3 + len(json.loads((res / "timelines" / "index.json").read_text()))
+    """Figure 3 twice, Figure 4, the loss terms' gradient norms, and one timeline per sequence
+    of results/timelines."""
+    return 4 + len(json.loads((res / "timelines" / "index.json").read_text()))

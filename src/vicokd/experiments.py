@@ -120,8 +120,8 @@ TEACHER_METHODS: dict[str, Method] = {m.name: m for m in (
 
 # The view-consistency study (results/study/): ViCoKD against CoKD (ViCoKD without VC) and the
 # non-distilled student, with MultiASL as the ablations, on homes of controlled co-visibility
-# and view disparity.
-STUDY_METHODS = ("student", "cokd", "vicokd")
+# and view disparity; and ViCoKD with the learned visibility in place of the YOLO masks.
+STUDY_METHODS = ("student", "cokd", "vicokd", "vicokd-learnedvis")
 STUDY_DIR = "study"
 
 

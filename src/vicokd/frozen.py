@@ -218,12 +218,15 @@ class FrozenEncoders(nn.Module):
 def folder_fingerprint(folder: str | Path) -> str:
     """sha256 over every file of a frozen-encoders folder (relative path and bytes, sorted):
     what features.h5 and every model trained on it record, so that a deployed student is
-    checked against the encoders it was trained with."""
+    checked against the encoders it was trained with. Hidden files are left out: Snakemake
+    touches `.snakemake_timestamp` in a directory output after its job has fingerprinted it."""
     import hashlib
 
     folder = Path(folder)
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    files = (p for p in folder.rglob("*")
+             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    for path in sorted(files):
         digest.update(str(path.relative_to(folder)).encode() + b"\0")
         with open(path, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):

@@ -140,9 +140,10 @@ def synthetic_home_dir(env):
 
 
 def synthetic_settings(env):
-    """The `synthetic:` section one home is generated from: the section without the other
-    homes' blocks of `synthetic.homes`, so that adding a home (the study's) reruns no other."""
-    section = {k: v for k, v in config["synthetic"].items() if k != "homes"}
+    """The `synthetic:` section one home is generated from, as params: the section without its
+    speed keys and the other homes' blocks of `synthetic.homes`, so that adding a home (the
+    study's) reruns no other."""
+    section = {k: v for k, v in params_of("synthetic").items() if k != "homes"}
     block = config["synthetic"]["homes"].get(env)
     return section | ({"homes": {env: block}} if block is not None else {})
 

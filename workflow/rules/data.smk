@@ -12,8 +12,7 @@ if IS_SYNTHETIC:
             stats=os.path.join(DATA_ROOT, "{env}", "synthetic_stats.json"),
             videos=directory(os.path.join(DATA_ROOT, "{env}", "videos")),
         params:
-            synthetic=lambda wildcards: without_speed_keys("synthetic",
-                                                           synthetic_settings(wildcards.env)),
+            synthetic=lambda wildcards: synthetic_settings(wildcards.env),
             classes=config["dataset"]["classes"],
         threads: config["synthetic"]["workers"]
         priority: DATA_PRIORITY

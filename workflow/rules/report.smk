@@ -209,6 +209,11 @@ rule report:
         figure4_json=rules.figure4.output.json,
         timelines=rules.timelines.output[0],
         reference=PAPER_REFERENCE,
+        # with study homes (--configfile config/study.yaml) the report shows the study too
+        **({"study_csv": "results/study/view_consistency.csv",
+            "study_png": "results/study/view_consistency.png"}
+           if IS_SYNTHETIC and (config["study"]["covisibility"] or config["study"]["disparity"])
+           else {}),
     output:
         results_file("report.html"),
     params:

@@ -16,25 +16,25 @@ if IS_SYNTHETIC and STUDY_HOMES:
 
     rule study_views:
         input:
-            frames="results/{env}/frames.h5",
-            labels="results/{env}/labels.h5",
-            split="results/{env}/split.json",
-            masks="results/{env}/masks.h5",
-            quality="results/{env}/masks_quality.json",
+            frames=home_path("frames"),
+            labels=home_path("labels"),
+            split=home_path("split"),
+            masks=home_path("masks"),
+            quality=home_path("masks_quality"),
             boxes=lambda wildcards: true_boxes_path(wildcards.env),
             stats=os.path.join(DATA_ROOT, "{env}", "synthetic_stats.json"),
         output:
             grid.study_views_file("{env}"),
         params:
             synthetic=lambda wildcards: synthetic_settings(wildcards.env),
-            decode=config["decode"],
+            decode=params_of("decode"),
         threads: 1
         conda:
             CONDA_ENV
         log:
-            "logs/study/{env}/study_views.log",
+            f"logs/{grid.STUDY_DIR}/{{env}}/study_views.log",
         benchmark:
-            "benchmarks/results/study/{env}/study_views.tsv"
+            f"benchmarks/results/{grid.STUDY_DIR}/{{env}}/study_views.tsv"
         script:
             "../../scripts/study_views.py"
 

@@ -28,6 +28,7 @@ from .loss_terms import vc_share
 from .readings import (SHARE_NOTES, SPREAD_NOTES, fmt_share, spread_table, spread_verdicts,
                        table1_cells)
 from .runtimes import benchmark_summary, collect_benchmarks
+from .study_page import read_study, study_section
 from .notes import data_note, table_notes, yardstick_notes
 from .yardsticks import table_bands
 
@@ -113,10 +114,10 @@ def loss_terms_section(long: pd.DataFrame | None, png: bytes | None) -> str:
 def build_report(tables: Mapping[str, pd.DataFrame], figures: Mapping[str, bytes],
                  reference: pd.DataFrame, experiments: Mapping, data_format: str, seed: int,
                  config_sections: Mapping, bench: pd.DataFrame,
-                 figure4: Mapping | None = None) -> str:
+                 figure4: Mapping | None = None, study: Mapping | None = None) -> str:
     """The whole page as a string. `tables`: TABLE_KEYS -> the long table (tables.read_table);
     `figures`: 'figure3' and optionally 'figure3_frame' PNGs; `figure4`:
-    figure4_page.read_figure4."""
+    figure4_page.read_figure4; `study`: study_page.read_study, when the config has a study."""
     exp = experiments
     homes, bbs, methods = exp["homes"], exp["backbones"], exp["methods"]
     sups, seeds, ablations = exp["supervision"], exp["seeds"], exp["ablations"]
@@ -239,6 +240,7 @@ def build_report(tables: Mapping[str, pd.DataFrame], figures: Mapping[str, bytes
     body.append(figure4_section(figure4))
 
     body.append(loss_terms_section(tables.get("loss_terms"), figures.get("loss_terms")))
+    body.append(study_section(study))
 
     body.append("<h2>Run time per stage</h2>\n")
     body.append(html_table(benchmark_summary(bench), "runtimes-summary",
@@ -279,9 +281,10 @@ def main(snakemake) -> None:
         ("figure3", "figure3"), ("figure3_frame", "figure3_frame"),
         ("loss_terms", "loss_terms_png"))}
     figure4 = read_figure4(inp.figure4, inp.figure4_json, inp.timelines)
+    study = read_study(inp.study_csv, inp.study_png) if hasattr(inp, "study_csv") else None
     page = build_report(tables, figures, cl.read_reference(inp.reference),
                         _plain(dict(p.experiments)), p.data_format, int(p.seed),
                         _plain(dict(p.config_sections)), collect_benchmarks(p.benchmarks),
-                        figure4)
+                        figure4, study)
     with atomic_path(snakemake.output[0]) as tmp:
         tmp.write_text(page, encoding="utf-8")

@@ -5,7 +5,8 @@ For every sweep (co-visibility, disparity), home and supervision: each method's 
 (sequence level, as Table 1, and frame level) over the seeds, as mean and sample standard
 deviation, and the paired differences ViCoKD - CoKD (the effect of VC: the two differ only by
 it), ViCoKD - student and CoKD - student, per seed (same seed: same initial weights and frame
-sampling), as mean, standard deviation over the seeds (the seed spread), minimum and maximum.
+sampling), as mean, standard deviation over the seeds (the seed spread), minimum and maximum;
+and ViCoKD with the learned visibility (vicokd-learnedvis) - CoKD, VC with no detector.
 Beside them the home's measured statistics (views.json, vicokd.study.views) and the MultiASL
 teacher's test mAP.
 """
@@ -38,8 +39,14 @@ SUPERVISION_LABELS = {"frame": "AV_F -> V_F (frame labels)",
 # (name, minuend, subtrahend) of the paired differences
 DIFFERENCES = (("vicokd_minus_cokd", "vicokd", "cokd"),
                ("vicokd_minus_student", "vicokd", "student"),
-               ("cokd_minus_student", "cokd", "student"))
+               ("cokd_minus_student", "cokd", "student"),
+               ("learnedvis_minus_cokd", "vicokd-learnedvis", "cokd"))
 METRICS = ("map", "frame_map")
+
+
+def column(method: str) -> str:
+    """A method's prefix in the CSV's column names (vicokd-learnedvis -> vicokd_learnedvis)."""
+    return method.replace("-", "_")
 # The home's statistics copied into each row (views.json keys).
 HOME_STATS = ("co_visibility", "view_disparity", "pair_share", "pair_share_masks",
               "visible_any_view", "mask_precision", "mask_recall")
@@ -98,8 +105,8 @@ def study_rows(study: dict, supervisions: list[str], views: dict[str, dict],
                             got.append(metrics[rid].get(key))
                         values[method, key] = got
                         s = spread(got)
-                        row[f"{method}_{key}"] = s["mean"]
-                        row[f"{method}_{key}_sd"] = s["sd"]
+                        row[f"{column(method)}_{key}"] = s["mean"]
+                        row[f"{column(method)}_{key}_sd"] = s["sd"]
                 first = run_id(env, ABLATION_BACKBONE, student_run("student", sup, seeds[0]))
                 row["chance"] = metrics[first].get("chance")
                 for name, a, b in DIFFERENCES:
@@ -142,7 +149,7 @@ def to_markdown(rows: list[dict]) -> str:
     differences)."""
     head = ("| sweep | home | labels | co-visibility | pairs seen (masks) | view disparity | "
             "student | CoKD | ViCoKD | ViCoKD − CoKD | ViCoKD − student | CoKD − student | "
-            "ViCoKD − CoKD, frame mAP |")
+            "ViCoKD − CoKD, frame mAP | learned vis. − CoKD |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         lines.append(
@@ -151,7 +158,7 @@ def to_markdown(rows: list[dict]) -> str:
             f"{_num(r['view_disparity'])} | {_num(r['student_map'], 2)} | {_num(r['cokd_map'], 2)} | "
             f"{_num(r['vicokd_map'], 2)} | {_pm(r, 'vicokd_minus_cokd')} | "
             f"{_pm(r, 'vicokd_minus_student')} | {_pm(r, 'cokd_minus_student')} | "
-            f"{_pm(r, 'vicokd_minus_cokd_frame')} |")
+            f"{_pm(r, 'vicokd_minus_cokd_frame')} | {_pm(r, 'learnedvis_minus_cokd')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -163,7 +170,8 @@ def plot(rows: list[dict], path) -> None:
                              squeeze=False, sharey="row")
     series = (("vicokd_minus_cokd", "ViCoKD − CoKD (the VC term)", "#d62728", "o"),
               ("vicokd_minus_student", "ViCoKD − student", "#555555", "s"),
-              ("cokd_minus_student", "CoKD − student", "#ff7f0e", "D"))
+              ("cokd_minus_student", "CoKD − student", "#ff7f0e", "D"),
+              ("learnedvis_minus_cokd", "ViCoKD, learned visibility − CoKD", "#1f77b4", "^"))
     for i, sup in enumerate(sups):
         for j, (sweep, stat) in enumerate(SWEEPS.items()):
             ax = axes[i][j]
