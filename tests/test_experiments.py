@@ -19,7 +19,7 @@ EXPECTED_TERMS = {
     "cokd": {"fd", "ld"}, "vicokd": {"fd", "ld", "vc"}, "vicokd-noconfw": {"fd", "ld", "vc"},
     "vicokd-nomask": {"fd", "ld", "vc"}, "vicokd-kl": {"fd", "ld", "vc"},
     "vicokd-nofd": {"ld", "vc"}, "vicokd-nold": {"fd", "vc"},
-    "vicokd-learnedvis": {"fd", "ld", "vc", "vis"},
+    "vicokd-learnedvis": {"fd", "ld", "vc", "vis"}, "cokd-vis": {"fd", "ld", "vis"},
 }
 
 
@@ -29,6 +29,7 @@ def test_method_table_is_the_papers():
     assert not METHODS["vicokd-nomask"].vc_use_mask
     learned = METHODS["vicokd-learnedvis"]
     assert learned.vc_use_mask and not learned.needs_masks and learned.needs_teacher
+    assert not METHODS["cokd-vis"].needs_masks          # the head without VC: the study's control
     assert METHODS["vicokd-kl"].vc_divergence == "kl"
     assert METHODS["vicokd"].vc_divergence == "js"
     assert not METHODS["student"].needs_teacher

@@ -90,7 +90,8 @@ def _views(env, cov, dis):
 
 def _metrics(skip=None):
     out = {}
-    base = {"student": 60.0, "cokd": 64.0, "vicokd": 65.0, "vicokd-learnedvis": 63.0}
+    base = {"student": 60.0, "cokd": 64.0, "vicokd": 65.0, "vicokd-learnedvis": 63.0,
+            "cokd-vis": 62.5}
     for env in ("h1", "h2"):
         for m, value in base.items():
             for sup in ("frame", "sequence"):
@@ -117,6 +118,8 @@ def test_study_rows_pair_the_seeds_and_keep_the_sweeps():
     assert r["cokd_minus_student"] == pytest.approx(4.0) and r["cokd_minus_student_sd"] == 0.0
     assert r["vicokd_minus_cokd_frame"] == pytest.approx(0.5)
     assert r["learnedvis_minus_cokd"] == pytest.approx(-1.0) and r["vicokd_learnedvis_map"] == 63.0
+    assert r["learnedvis_minus_cokdvis"] == pytest.approx(0.5)
+    assert r["cokdvis_minus_cokd"] == pytest.approx(-1.5)
     assert r["teacher_map"] == 80.0 and rows[2]["teacher_map"] is None
     assert r["probe_view_frame_map"] == pytest.approx(35.0) and r["co_visibility"] == 0.2
     parsed = list(csv.DictReader(io.StringIO(to_csv(rows))))
@@ -148,7 +151,7 @@ def test_spread_and_the_figure(tmp_path):
 
 def test_study_runs():
     runs = grid.study_runs(["a", "b"], ["frame", "sequence"], [0, 1, 2])
-    assert len(runs) == 2 * len(grid.STUDY_METHODS) * 2 * 3 == 48
+    assert len(runs) == 2 * len(grid.STUDY_METHODS) * 2 * 3 == 60
     assert "a/multiasl/vicokd-sequence-seed2" in runs and "b/multiasl/cokd-frame-seed0" in runs
     assert grid.study_views_file("a") == "results/study/a/views.json"
 
@@ -163,10 +166,10 @@ def test_the_study_dry_run_adds_the_study_homes_only(tmp_path):
     proc = subprocess.run(cmd, cwd=work, env=workflow_env(), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-4000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, re.M))
-    # 7 study homes (home1 and home2 only for the detector's frames), 24 students each
+    # 7 study homes (home1 and home2 only for the detector's frames), 30 students each
     assert counts["synthesize"] == "9" and counts["decode"] == "9"
     assert counts["spectrogram"] == "7" and counts["masks"] == "7" and counts["teacher"] == "7"
-    assert counts["student"] == "168" and counts["study_views"] == "7"
+    assert counts["student"] == "210" and counts["study_views"] == "7"
     assert counts["view_consistency"] == "1" and counts["detector"] == "1"
     assert "table1" not in counts and "report" not in counts
 

@@ -25,7 +25,9 @@ NOTES = [
 SHOWN = ("sweep", "level", "home", "supervision", "co_visibility", "pair_share_masks",
          "view_disparity", "student_map", "cokd_map", "vicokd_map")
 EFFECTS = {"vicokd_minus_cokd": "ViCoKD − CoKD", "vicokd_minus_student": "ViCoKD − student",
-           "learnedvis_minus_cokd": "learned vis. − CoKD"}
+           "learnedvis_minus_cokd": "learned vis. − CoKD",
+           "learnedvis_minus_cokdvis": "learned vis. − (CoKD + vis. head)",
+           "cokdvis_minus_cokd": "(CoKD + vis. head) − CoKD"}
 
 
 def read_study(csv_path, png_path) -> dict:

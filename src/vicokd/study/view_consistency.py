@@ -6,7 +6,9 @@ For every sweep (co-visibility, disparity), home and supervision: each method's 
 deviation, and the paired differences ViCoKD - CoKD (the effect of VC: the two differ only by
 it), ViCoKD - student and CoKD - student, per seed (same seed: same initial weights and frame
 sampling), as mean, standard deviation over the seeds (the seed spread), minimum and maximum;
-and ViCoKD with the learned visibility (vicokd-learnedvis) - CoKD, VC with no detector.
+and ViCoKD with the learned visibility (vicokd-learnedvis) - CoKD, VC with no detector, split
+into what VC adds beside the visibility head (vicokd-learnedvis - cokd-vis) and what the head's
+BCE adds alone (cokd-vis - CoKD).
 Beside them the home's measured statistics (views.json, vicokd.study.views) and the MultiASL
 teacher's test mAP.
 """
@@ -40,7 +42,10 @@ SUPERVISION_LABELS = {"frame": "AV_F -> V_F (frame labels)",
 DIFFERENCES = (("vicokd_minus_cokd", "vicokd", "cokd"),
                ("vicokd_minus_student", "vicokd", "student"),
                ("cokd_minus_student", "cokd", "student"),
-               ("learnedvis_minus_cokd", "vicokd-learnedvis", "cokd"))
+               ("learnedvis_minus_cokd", "vicokd-learnedvis", "cokd"),
+               # what VC adds beside the learned visibility, and what its head and BCE add alone
+               ("learnedvis_minus_cokdvis", "vicokd-learnedvis", "cokd-vis"),
+               ("cokdvis_minus_cokd", "cokd-vis", "cokd"))
 METRICS = ("map", "frame_map")
 
 
@@ -149,7 +154,8 @@ def to_markdown(rows: list[dict]) -> str:
     differences)."""
     head = ("| sweep | home | labels | co-visibility | pairs seen (masks) | view disparity | "
             "student | CoKD | ViCoKD | ViCoKD − CoKD | ViCoKD − student | CoKD − student | "
-            "ViCoKD − CoKD, frame mAP | learned vis. − CoKD |")
+            "ViCoKD − CoKD, frame mAP | learned vis. − CoKD | learned vis. − (CoKD + vis. head) | "
+            "(CoKD + vis. head) − CoKD |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         lines.append(
@@ -158,7 +164,8 @@ def to_markdown(rows: list[dict]) -> str:
             f"{_num(r['view_disparity'])} | {_num(r['student_map'], 2)} | {_num(r['cokd_map'], 2)} | "
             f"{_num(r['vicokd_map'], 2)} | {_pm(r, 'vicokd_minus_cokd')} | "
             f"{_pm(r, 'vicokd_minus_student')} | {_pm(r, 'cokd_minus_student')} | "
-            f"{_pm(r, 'vicokd_minus_cokd_frame')} | {_pm(r, 'learnedvis_minus_cokd')} |")
+            f"{_pm(r, 'vicokd_minus_cokd_frame')} | {_pm(r, 'learnedvis_minus_cokd')} | "
+            f"{_pm(r, 'learnedvis_minus_cokdvis')} | {_pm(r, 'cokdvis_minus_cokd')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -171,7 +178,8 @@ def plot(rows: list[dict], path) -> None:
     series = (("vicokd_minus_cokd", "ViCoKD − CoKD (the VC term)", "#d62728", "o"),
               ("vicokd_minus_student", "ViCoKD − student", "#555555", "s"),
               ("cokd_minus_student", "CoKD − student", "#ff7f0e", "D"),
-              ("learnedvis_minus_cokd", "ViCoKD, learned visibility − CoKD", "#1f77b4", "^"))
+              ("learnedvis_minus_cokd", "ViCoKD, learned visibility − CoKD", "#1f77b4", "^"),
+              ("cokdvis_minus_cokd", "CoKD + visibility head (no VC) − CoKD", "#2ca02c", "v"))
     for i, sup in enumerate(sups):
         for j, (sweep, stat) in enumerate(SWEEPS.items()):
             ax = axes[i][j]
