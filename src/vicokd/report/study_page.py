@@ -4,12 +4,12 @@ spread (results/study/view_consistency.csv and .png, written by the `view_consis
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import VicokdError
+from ..study.view_consistency import fmt_effect
 from .html_parts import html_figure, html_table
 
 NOTES = [
@@ -39,12 +39,6 @@ def read_study(csv_path, png_path) -> dict:
     return {"table": table, "png": Path(png_path).read_bytes()}
 
 
-def _pm(mean, sd) -> str:
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
-        return "n/a"
-    return f"{mean:+.2f}" if sd is None or math.isnan(sd) else f"{mean:+.2f} ± {sd:.2f}"
-
-
 def study_section(study: dict | None) -> str:
     """The section's HTML; empty without a study."""
     if not study:
@@ -56,7 +50,7 @@ def study_section(study: dict | None) -> str:
     for col in ("student_map", "cokd_map", "vicokd_map"):
         shown[col] = shown[col].map(lambda v: "n/a" if pd.isna(v) else f"{v:.2f}")
     for key, label in EFFECTS.items():
-        shown[label] = [_pm(m, s) for m, s in zip(t[key], t[f"{key}_sd"])]
+        shown[label] = [fmt_effect(m, s) for m, s in zip(t[key], t[f"{key}_sd"])]
     shown = shown.rename(columns={"co_visibility": "co-visibility",
                                   "pair_share_masks": "pairs seen (masks)",
                                   "view_disparity": "view disparity", "student_map": "student",

@@ -137,11 +137,18 @@ def to_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def _pm(row: dict, key: str) -> str:
-    mean, sd = row.get(key), row.get(f"{key}_sd")
-    if mean is None:
+def fmt_effect(mean, sd) -> str:
+    """'+1.23 ± 0.45' (no sd: '+1.23'; no mean: 'n/a'); None and NaN count as missing, so the
+    study's CSV read back by pandas formats as the rows did."""
+    def missing(v):
+        return v is None or (isinstance(v, float) and math.isnan(v))
+    if missing(mean):
         return "n/a"
-    return f"{mean:+.2f} ± {sd:.2f}" if sd is not None else f"{mean:+.2f}"
+    return f"{mean:+.2f}" if missing(sd) else f"{mean:+.2f} ± {sd:.2f}"
+
+
+def _pm(row: dict, key: str) -> str:
+    return fmt_effect(row.get(key), row.get(f"{key}_sd"))
 
 
 def _num(v, digits=3) -> str:
